@@ -1,0 +1,52 @@
+"""Open an exported model with onnxruntime-genai on a target (cpu or cuda)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import autotune  # noqa: F401  (turns onnxruntime telemetry off before the import below)
+
+
+class ModelFolderError(Exception):
+    """A folder that is not a loadable onnxruntime-genai model."""
+
+
+def check_model_folder(path: Path) -> None:
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelFolderError(
+            f"{path}: no such folder; expected an onnxruntime-genai model folder"
+        )
+    if not (path / "genai_config.json").is_file():
+        raise ModelFolderError(
+            f"{path}: no genai_config.json; expected an onnxruntime-genai model folder"
+        )
+
+
+def open_model(path: Path, target: str, threads: int | None = None):
+    """A fresh `og.Model` on the target's execution provider; cpu uses `threads` threads."""
+    import onnxruntime_genai as og
+
+    check_model_folder(path)
+    config = og.Config(str(path))
+    config.clear_providers()
+    if target == "cuda":
+        config.append_provider("cuda")
+    if threads is not None:
+        options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+    try:
+        return og.Model(config)
+    except Exception as error:  # onnxruntime-genai raises plain RuntimeError
+        raise ModelFolderError(f"{path}: onnxruntime-genai could not load it: {error}") from error
+
+
+def special_ids(path: Path) -> tuple[int, int]:
+    """(eos, pad) token ids from genai_config.json."""
+    model = json.loads((Path(path) / "genai_config.json").read_text())["model"]
+    eos = model["eos_token_id"]
+    eos = eos[0] if isinstance(eos, list) else eos
+    pad = model.get("pad_token_id", eos)
+    pad = pad[0] if isinstance(pad, list) else pad
+    return int(eos), int(pad)

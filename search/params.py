@@ -1,0 +1,69 @@
+"""Turn the space's knobs into one trial's parameters.
+
+Searched knobs are suggested through the Optuna trial (categorical for choices, int or float for
+ranges); fixed knobs are used as given. The result is split into what determines the adapter
+(`TrainParams`) and what determines the ONNX model (`ExportParams`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from autotune.candidates.export import ExportParams
+from autotune.candidates.train import TrainParams
+from autotune.search.space import KNOBS, Choices, Range, Space
+
+DEFAULTS: dict[str, Any] = {
+    "lora_dropout": 0.05,
+    "int4_block_size": None,
+    "int4_accuracy_level": None,
+}
+
+
+def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
+    """Every knob's value for this trial (suggested or fixed), plus the defaults for the rest."""
+    values: dict[str, Any] = {}
+    for name, knob in space.search.items():
+        if isinstance(knob, Choices):
+            values[name] = trial.suggest_categorical(name, knob.choices)
+        elif isinstance(knob, Range) and KNOBS[name].kind == "int":
+            step = int(knob.step or 1)
+            values[name] = trial.suggest_int(
+                name, int(knob.low), int(knob.high), step=step, log=knob.log
+            )
+        elif isinstance(knob, Range):
+            values[name] = trial.suggest_float(
+                name, knob.low, knob.high, step=knob.step, log=knob.log
+            )
+        else:
+            values[name] = knob
+    for name, default in DEFAULTS.items():
+        values.setdefault(name, default)
+    values.setdefault("lora_alpha", 2 * values["lora_r"])
+    return values
+
+
+def train_params(values: dict[str, Any], space: Space) -> TrainParams:
+    train = space.train
+    return TrainParams(
+        lora_r=int(values["lora_r"]),
+        lora_alpha=float(values["lora_alpha"]),
+        lora_dropout=float(values["lora_dropout"]),
+        learning_rate=float(values["learning_rate"]),
+        epochs=train.epochs,
+        batch_size=train.batch_size,
+        max_seq_len=train.max_seq_len,
+        target_modules=tuple(train.target_modules),
+        seed=train.seed,
+    )
+
+
+def export_params(values: dict[str, Any], target: str) -> ExportParams:
+    int4 = values["precision"] == "int4"
+    return ExportParams(
+        precision=values["precision"],
+        target=target,
+        int4_block_size=values["int4_block_size"] if int4 else None,
+        int4_accuracy_level=values["int4_accuracy_level"] if int4 else None,
+    )

@@ -1,0 +1,50 @@
+"""What the terminal shows while a study runs: one line per step and per trial."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class Progress:
+    """Prints progress to stderr; `quiet` keeps only failures."""
+
+    def __init__(self, quiet: bool = False, console: Console | None = None):
+        self.quiet = quiet
+        self.console = console or Console(stderr=True, highlight=False)
+        self._in_trial = False
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time a named step; inside a trial the trial's line summarises the steps instead."""
+        start = time.perf_counter()
+        yield
+        if not self._in_trial:
+            self.note(f"{name}: {time.perf_counter() - start:.1f}s")
+
+    def trial_started(self, number: int, params: dict[str, Any]) -> None:
+        self._in_trial = True
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items() if v is not None)
+        self.note(f"[bold]trial {number}[/bold]  {shown}")
+
+    def trial_done(self, number: int, seconds: dict[str, float], values: dict[str, float]) -> None:
+        self._in_trial = False
+        stages = " · ".join(f"{k} {v:.1f}s" for k, v in seconds.items())
+        result = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        self.note(f"  [green]done[/green]  {stages}  →  {result}")
+
+    def trial_failed(self, number: int, reason: str) -> None:
+        self._in_trial = False
+        self.console.print(f"  [red]trial {number} failed[/red]: {reason}")

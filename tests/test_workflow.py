@@ -1,0 +1,247 @@
+"""The real workflow on the tiny base: export, onnxruntime-genai measurement, and whole studies.
+
+These tests build the embedded tiny Phi-3 once per session (in a shared stage cache), then train,
+merge, export and measure for real. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import torch
+from autotune.candidates.base import resolve_base
+from autotune.candidates.cache import StageCache
+from autotune.candidates.data import load_dataset
+from autotune.candidates.export import ExportParams, export_onnx
+from autotune.candidates.merge import merge_adapter
+from autotune.candidates.train import TrainParams, encode, train_adapter
+from autotune.evaluators.accuracy import measure_accuracy
+from autotune.evaluators.latency import LatencySettings, fixed_length_prompt, measure_latency
+from autotune.evaluators.runtime import ModelFolderError, open_model
+from autotune.search.space import load_space
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny(shared_cache):
+    space = load_space(REPO / "spaces" / "tiny.yaml", "cpu")
+    dataset = load_dataset(space)
+    base = resolve_base(space, dataset, StageCache(shared_cache))
+    return space, dataset, base
+
+
+@pytest.fixture(scope="session")
+def candidate(tiny, tmp_path_factory):
+    """One short LoRA training of the tiny base, merged and exported to fp32."""
+    space, dataset, base = tiny
+    root = tmp_path_factory.mktemp("candidate")
+    params = TrainParams(
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        learning_rate=2e-3,
+        epochs=1,
+        batch_size=16,
+        max_seq_len=128,
+        target_modules=tuple(space.train.target_modules),
+        seed=0,
+    )
+    (root / "adapter").mkdir()
+    train_adapter(base.path, dataset.train[:256], dataset.eval[:32], params, root / "adapter")
+    (root / "merged").mkdir()
+    merge_adapter(base.path, root / "adapter", root / "merged")
+    (root / "fp32").mkdir()
+    export_onnx(root / "merged", ExportParams("fp32", "cpu"), root / "fp32")
+    return root
+
+
+def test_tiny_base_is_a_phi3_folder_the_builder_reads(tiny):
+    _, _, base = tiny
+    config = json.loads((base.path / "config.json").read_text())
+    assert config["model_type"] == "phi3"
+    assert config["hidden_size"] // config["num_attention_heads"] in (32, 64)
+    assert (base.path / "tokenizer.json").is_file()
+
+
+def test_int4_export_uses_the_block_size(tiny, tmp_path):
+    _, _, base = tiny
+    export_onnx(
+        base.path, ExportParams("int4", "cpu", int4_block_size=128, int4_accuracy_level=4), tmp_path
+    )
+    graph = onnx.load(tmp_path / "model.onnx", load_external_data=False).graph
+    blocks = {
+        a.i
+        for n in graph.node
+        if n.op_type == "MatMulNBits"
+        for a in n.attribute
+        if a.name == "block_size"
+    }
+    assert blocks == {128}
+
+
+def test_cuda_export_runs_on_cpu(tiny, tmp_path):
+    _, dataset, base = tiny
+    export_onnx(base.path, ExportParams("fp16", "cuda"), tmp_path)
+    config = json.loads((tmp_path / "genai_config.json").read_text())
+    providers = config["model"]["decoder"]["session_options"]["provider_options"]
+    assert any("cuda" in p for p in providers)
+    result = measure_accuracy(tmp_path, "cpu", dataset.eval[:8], dataset.labels, threads=1)
+    assert len(result.predictions) == 8
+
+
+def test_onnx_tokenizer_matches_training_tokenizer(tiny, candidate):
+    import onnxruntime_genai as og
+    from transformers import AutoTokenizer
+
+    _, dataset, base = tiny
+    hf = AutoTokenizer.from_pretrained(base.path)
+    og_tokenizer = og.Tokenizer(open_model(candidate / "fp32", "cpu", 1))
+    for example in dataset.eval[:20]:
+        assert (
+            list(og_tokenizer.encode(example.prompt))
+            == hf(example.prompt, add_special_tokens=False)["input_ids"]
+        )
+
+
+def test_label_scoring_on_onnx_agrees_with_torch(tiny, candidate):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _, dataset, _ = tiny
+    examples = dataset.eval[:24]
+    onnx_result = measure_accuracy(
+        candidate / "fp32", "cpu", examples, dataset.labels, threads=1, batch_size=7
+    )
+    model = AutoModelForCausalLM.from_pretrained(candidate / "merged").eval()
+    tokenizer = AutoTokenizer.from_pretrained(candidate / "merged")
+    torch_predictions = []
+    with torch.no_grad():
+        for example in examples:
+            scores = []
+            for label in dataset.labels:
+                ids, labels = encode(tokenizer, type(example)(example.prompt, label), 256)
+                log_probs = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
+                targets = torch.tensor(labels[1:])
+                keep = targets != -100
+                scores.append(log_probs[keep].gather(-1, targets[keep, None]).sum().item())
+            torch_predictions.append(dataset.labels[int(np.argmax(scores))])
+    assert onnx_result.predictions == torch_predictions
+
+
+def test_latency_of_a_real_model(candidate, tiny):
+    import onnxruntime_genai as og
+
+    _, dataset, _ = tiny
+    settings = LatencySettings(prompt_tokens=32, new_tokens=6, warmup=1, repeats=5, threads=1)
+    texts = [e.prompt for e in dataset.eval]
+    stats = measure_latency(candidate / "fp32", "cpu", texts, settings)
+    assert set(stats) == {"ttft_ms", "decode_ms", "e2e_ms", "tokens_per_s"}
+    for values in stats.values():
+        assert values["p50"] > 0 and values["p90"] >= values["p50"] and values["cv"] >= 0
+    # The request is the prefill plus the decode steps: e2e >= ttft + one decode step.
+    assert stats["e2e_ms"]["mean"] >= stats["ttft_ms"]["mean"] + stats["decode_ms"]["mean"] * 0.99
+    tokenizer = og.Tokenizer(open_model(candidate / "fp32", "cpu", 1))
+    assert len(fixed_length_prompt(tokenizer, texts[:2], 500)) == 500
+
+
+def test_missing_or_broken_model_folder(tmp_path):
+    with pytest.raises(ModelFolderError, match="no such folder"):
+        open_model(tmp_path / "absent", "cpu")
+    (tmp_path / "genai_config.json").write_text("{}")
+    with pytest.raises(ModelFolderError, match="could not load"):
+        open_model(tmp_path, "cpu")
+
+
+# --------------------------------------------------------------------------- whole studies
+
+
+def run_autotune(space: Path, out: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "autotune",
+        "--space",
+        str(space),
+        "--target",
+        "cpu",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
+    space = write_space({"train": {"epochs": 1}, "latency": {"repeats": 5}})
+    out = tmp_path / "run"
+    result = run_autotune(space, out, shared_cache, "--trials", "3", "--seed", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    trials = pd.read_csv(out / "trials.csv")
+    assert (trials["state"] == "COMPLETE").sum() == 3
+    for column in (
+        "lora_r",
+        "learning_rate",
+        "precision",
+        "accuracy",
+        "e2e_ms.p50",
+        "ttft_ms.p50",
+        "decode_ms.p50",
+        "size_mb",
+        "seconds.train",
+        "seconds.export",
+        "error",
+    ):
+        assert column in trials.columns
+    assert trials["accuracy"].between(0, 1).all() and (trials["e2e_ms.p50"] > 0).all()
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.md").read_text()
+    assert "## The answer" in report and "pareto.png" in report
+
+    selection = json.loads((out / "selected" / "selection.json").read_text())
+    assert selection["trial"] in set(trials["number"])
+    assert selection["metrics"]["accuracy"] == pytest.approx(
+        trials.set_index("number").loc[selection["trial"], "accuracy"]
+    )
+    assert_generates(out / "selected")
+    # Stage outputs went to the cache, one folder per stage key.
+    assert len(list((shared_cache / "onnx").iterdir())) >= 3
+
+
+def assert_generates(model_dir: Path) -> None:
+    import onnxruntime_genai as og
+
+    model = open_model(model_dir, "cpu", 1)
+    tokenizer = og.Tokenizer(model)
+    params = og.GeneratorParams(model)
+    prompt = tokenizer.encode("### Text: What a lovely surprise party!\n### The tone is:\n")
+    params.set_search_options(do_sample=False, max_length=len(prompt) + 3)
+    generator = og.Generator(model, params)
+    generator.append_tokens(prompt)
+    while not generator.is_done():
+        generator.generate_next_token()
+    assert len(generator.get_sequence(0)) > len(prompt)
+
+
+def test_failing_trials_are_recorded_and_the_study_goes_on(write_space, shared_cache, tmp_path):
+    space = write_space({"train": {"target_modules": ["no_such_proj"], "epochs": 1}})
+    out = tmp_path / "run"
+    result = run_autotune(space, out, shared_cache, "--trials", "2")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "no trial completed" in result.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials["state"]) == ["FAIL", "FAIL"]
+    assert trials["error"].str.contains("no_such_proj").all()
+    assert (out / "trials" / "0" / "error.log").read_text().startswith("Traceback")
