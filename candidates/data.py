@@ -22,10 +22,14 @@ _LOADERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parqu
 
 @dataclass(frozen=True)
 class Example:
-    """One prompt and the completion the model should produce (its label, for classification)."""
+    """One prompt and the completion the model should produce (its label, for classification).
+
+    `text` is the record's own text without the template (the values of the prompt's fields).
+    """
 
     prompt: str
     completion: str
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,13 @@ def to_examples(space: Space, records: list[dict]) -> list[Example]:
                 f"data.{key}",
                 f"uses {missing} but the data has fields {sorted(records[0])}",
             )
+    fields = template_fields(data.prompt_template)
     examples = [
-        Example(render(data.prompt_template, r), render(data.completion_template, r))
+        Example(
+            render(data.prompt_template, r),
+            render(data.completion_template, r),
+            " ".join(str(r[f]) for f in fields),
+        )
         for r in records
     ]
     if data.labels is not None:

@@ -21,7 +21,7 @@ from autotune.candidates.data import Dataset
 from autotune.search.space import TinyModel
 
 # Bump when the recipe below changes, so cached bases built by an older recipe are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>"]
 EOS_ID, PAD_ID = 0, 1
 
@@ -117,12 +117,12 @@ def new_phi3(settings: TinyModel, vocab_size: int):
 
 
 def pretraining_texts(dataset: Dataset) -> list[str]:
-    """Prompts and completions of the training split as separate documents.
+    """The training phrases (without the template) and the completions, as separate documents.
 
     The base learns the language of the phrases and the words of the completions, as a real base
     model knows them, but never sees a phrase paired with its label: that is the LoRA stage's job.
     """
-    return [e.prompt for e in dataset.train] + [e.completion for e in dataset.train]
+    return [e.text for e in dataset.train] + [e.completion for e in dataset.train]
 
 
 def pretrain(model, tokenizer, texts: list[str], settings: TinyModel) -> float:

@@ -29,16 +29,16 @@ def open_model(path: Path, target: str, threads: int | None = None):
     import onnxruntime_genai as og
 
     check_model_folder(path)
-    config = og.Config(str(path))
-    config.clear_providers()
-    if target == "cuda":
-        config.append_provider("cuda")
-    if threads is not None:
-        options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
-        config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
     try:
+        config = og.Config(str(path))
+        config.clear_providers()
+        if target == "cuda":
+            config.append_provider("cuda")
+        if threads is not None:
+            options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+            config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
         return og.Model(config)
-    except Exception as error:  # onnxruntime-genai raises plain RuntimeError
+    except RuntimeError as error:  # onnxruntime-genai raises plain RuntimeError
         raise ModelFolderError(f"{path}: onnxruntime-genai could not load it: {error}") from error
 
 

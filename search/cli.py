@@ -151,7 +151,8 @@ def quiet_libraries() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Failed trials are reported by autotune itself, with the traceback in trials/<n>/error.log.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def run(space: Space, args: argparse.Namespace) -> int:

@@ -126,10 +126,24 @@ class TinyModel(_Strict):
     hidden_size: int = Field(128, ge=32)
     num_layers: int = Field(2, ge=1, le=12)
     head_size: Literal[32, 64] = 32
-    vocab_size: int = Field(1024, ge=300, le=32000)
-    pretrain_epochs: int = Field(8, ge=0)
+    vocab_size: int = Field(1200, ge=300, le=32000)
+    pretrain_epochs: int = Field(6, ge=0)
     pretrain_learning_rate: float = Field(3e-3, gt=0)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _vocab_unlike_linear_outputs(self) -> TinyModel:
+        # The onnxruntime-genai builder takes any Linear with vocab_size outputs for the LM head.
+        # Linear output sizes: o_proj and down_proj hidden, qkv_proj 3x, gate_up_proj 8x hidden.
+        taken = {self.hidden_size, 3 * self.hidden_size, 8 * self.hidden_size}
+        if self.vocab_size in taken:
+            raise ValueError(
+                f"expected a vocab_size other than {sorted(taken)} (the output sizes of the "
+                "model's linear layers, which the ONNX builder would mistake for the LM head)"
+            )
+        if self.hidden_size % self.head_size:
+            raise ValueError(f"expected hidden_size a multiple of head_size {self.head_size}")
+        return self
 
 
 class ModelSection(_Strict):

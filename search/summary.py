@@ -14,6 +14,8 @@ from rich.table import Table
 
 def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs, out: Path) -> None:
     console = Console(highlight=False)
+    if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
+        console = Console(highlight=False, width=200)
     front = {c.number for c in outputs.selection.front}
     chosen = outputs.selection.chosen.number if outputs.selection.chosen else None
     table = Table(title=f"{space.name}: trials")
