@@ -26,7 +26,8 @@ def write_selected(
         return None
     row = frame[frame["number"] == chosen.number].iloc[0]
     shutil.copytree(row["onnx_dir"], out, ignore=shutil.ignore_patterns(*_NOT_SHIPPED))
-    params = {k: _plain(row[k]) for k in row.index if k in space.search or k in ("lora_alpha",)}
+    knobs = [k for k in row.index if k in space.search or k == "lora_alpha"]
+    params = {k: _plain(row[k]) for k in knobs if pd.notna(row[k])}
     selection_info = {
         "space": space.name,
         "target": target,

@@ -21,10 +21,20 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+INT4_KNOBS = ("int4_block_size", "int4_accuracy_level")
+
+
 def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
-    """Every knob's value for this trial (suggested or fixed), plus the defaults for the rest."""
+    """Every knob's value for this trial (suggested or fixed), plus the defaults for the rest.
+
+    The int4 knobs are only suggested when the trial's precision is int4 (define-by-run), so an
+    fp32 trial is not told apart from another by a block size it does not use.
+    """
     values: dict[str, Any] = {}
-    for name, knob in space.search.items():
+    ordered = sorted(space.search.items(), key=lambda item: item[0] in INT4_KNOBS)
+    for name, knob in ordered:
+        if name in INT4_KNOBS and values["precision"] != "int4":
+            continue
         if isinstance(knob, Choices):
             values[name] = trial.suggest_categorical(name, knob.choices)
         elif isinstance(knob, Range) and KNOBS[name].kind == "int":
