@@ -21,10 +21,10 @@ import optuna
 from autotune.candidates.base import BaseModel, resolve_base
 from autotune.candidates.cache import StageCache, digest
 from autotune.candidates.data import Dataset, load_dataset
-from autotune.candidates.export import export_onnx
+from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
-from autotune.candidates.train import load_train_result, train_adapter
-from autotune.evaluators.accuracy import measure_accuracy
+from autotune.candidates.train import TrainParams, TrainResult, load_train_result, train_adapter
+from autotune.evaluators.accuracy import AccuracyResult, measure_accuracy
 from autotune.evaluators.footprint import folder_size_mb
 from autotune.evaluators.latency import LatencySettings, measure_latency
 from autotune.search.params import export_params, suggest, train_params
@@ -75,7 +75,6 @@ class TrialRecord:
     params: dict[str, Any]
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    cached: dict[str, bool] = field(default_factory=dict)
     onnx_dir: str = ""
 
 
@@ -89,86 +88,98 @@ def timed(record: TrialRecord, stage: str, progress: Progress) -> Iterator[None]
 
 def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     """The recipe for one candidate; returns the objective values in the space's order."""
-    space, cache = run.space, run.cache
+    space = run.space
     values = suggest(trial, space)
+    trial.set_user_attr("params", values)
     training, exporting = train_params(values, space), export_params(values, run.target)
     record = TrialRecord(params=values)
     run.progress.trial_started(trial.number, values)
 
-    adapter_key = digest(
-        {"base": run.base.key, "data": data_identity(run), "train": asdict(training)}
-    )
     with timed(record, "train", run.progress):
-        record.cached["adapter"] = cache.has("adapter", adapter_key)
-        adapter = cache.get_or_build(
-            "adapter",
-            adapter_key,
-            lambda out: train_adapter(
-                run.base.path,
-                run.dataset.train,
-                run.dataset.eval,
-                training,
-                out,
-                trust_remote_code=space.model.trust_remote_code,
-            ),
-        )
-    trained = load_train_result(adapter)
-
-    merged_key = digest({"adapter": adapter_key})
+        adapter_key, adapter = make_adapter(run, training)
     with timed(record, "merge", run.progress):
-        merged = cache.get_or_build(
-            "merged",
-            merged_key,
-            lambda out: merge_adapter(
-                run.base.path, adapter, out, trust_remote_code=space.model.trust_remote_code
-            ),
-        )
-
-    onnx_key = digest({"merged": merged_key, "export": asdict(exporting)})
+        merged_key, merged = make_merged(run, adapter_key, adapter)
     with timed(record, "export", run.progress):
-        onnx_dir = cache.get_or_build(
-            "onnx", onnx_key, lambda out: export_onnx(merged, exporting, out)
-        )
-    record.onnx_dir = str(onnx_dir)
-
+        onnx_dir = make_onnx(run, merged_key, merged, exporting)
     with timed(record, "accuracy", run.progress):
         accuracy = measure_accuracy(
-            onnx_dir,
-            run.target,
-            run.dataset.eval,
-            run.dataset.labels,
-            threads=space.latency.threads if run.target == "cpu" else None,
+            onnx_dir, run.target, run.dataset.eval, run.dataset.labels, threads=cpu_threads(run)
         )
     with timed(record, "latency", run.progress):
+        settings = LatencySettings(**space.latency.model_dump(exclude={"stat"}))
         latency = measure_latency(
-            onnx_dir,
-            run.target,
-            [e.prompt for e in run.dataset.eval],
-            LatencySettings(**space.latency.model_dump(exclude={"stat"})),
+            onnx_dir, run.target, [e.prompt for e in run.dataset.eval], settings
         )
 
-    record.metrics = {
+    record.onnx_dir = str(onnx_dir)
+    record.metrics = collect_metrics(accuracy, latency, onnx_dir, load_train_result(adapter))
+    save_record(trial, run, record)
+    for constraint in space.parsed_constraints():
+        value = metric(record.metrics, constraint.metric, space)
+        trial.set_constraint(str(constraint), constraint.violation(value))
+    result = {name: metric(record.metrics, name, space) for name in space.objectives}
+    run.progress.trial_done(trial.number, record.seconds, result)
+    return tuple(result.values())
+
+
+# Each stage's output is cached under the hash of everything that determines it.
+
+
+def make_adapter(run: Run, training: TrainParams) -> tuple[str, Path]:
+    key = digest({"base": run.base.key, "data": data_identity(run), "train": asdict(training)})
+    path = run.cache.get_or_build(
+        "adapter",
+        key,
+        lambda out: train_adapter(
+            run.base.path,
+            run.dataset.train,
+            run.dataset.eval,
+            training,
+            out,
+            trust_remote_code=run.space.model.trust_remote_code,
+        ),
+    )
+    return key, path
+
+
+def make_merged(run: Run, adapter_key: str, adapter: Path) -> tuple[str, Path]:
+    key = digest({"adapter": adapter_key})
+    trust = run.space.model.trust_remote_code
+    path = run.cache.get_or_build(
+        "merged",
+        key,
+        lambda out: merge_adapter(run.base.path, adapter, out, trust_remote_code=trust),
+    )
+    return key, path
+
+
+def make_onnx(run: Run, merged_key: str, merged: Path, exporting: ExportParams) -> Path:
+    key = digest({"merged": merged_key, "export": asdict(exporting)})
+    return run.cache.get_or_build("onnx", key, lambda out: export_onnx(merged, exporting, out))
+
+
+def cpu_threads(run: Run) -> int | None:
+    return run.space.latency.threads if run.target == "cpu" else None
+
+
+def collect_metrics(
+    accuracy: AccuracyResult,
+    latency: dict[str, dict[str, float]],
+    onnx_dir: Path,
+    trained: TrainResult,
+) -> dict[str, float]:
+    """Flat metrics: accuracy, macro_f1, size_mb, losses, and `<latency metric>.<statistic>`."""
+    metrics = {
         "accuracy": accuracy.accuracy,
-        **({"macro_f1": accuracy.macro_f1} if accuracy.macro_f1 is not None else {}),
         "size_mb": folder_size_mb(onnx_dir),
         "train_loss": trained.train_loss,
         "eval_loss": trained.eval_loss,
-        **{
-            f"{name}.{stat}": value
-            for name, stats in latency.items()
-            for stat, value in stats.items()
-        },
     }
-    save_record(trial, run, record)
-    for constraint in space.parsed_constraints():
-        trial.set_constraint(
-            str(constraint), constraint.violation(metric(record.metrics, constraint.metric, space))
-        )
-    result = tuple(metric(record.metrics, name, space) for name in space.objectives)
-    run.progress.trial_done(
-        trial.number, record.seconds, dict(zip(space.objectives, result, strict=True))
-    )
-    return result
+    if accuracy.macro_f1 is not None:
+        metrics["macro_f1"] = accuracy.macro_f1
+    for name, stats in latency.items():
+        metrics.update({f"{name}.{stat}": value for stat, value in stats.items()})
+    return metrics
 
 
 def metric(metrics: dict[str, float], name: str, space: Space) -> float:
