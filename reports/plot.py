@@ -41,6 +41,8 @@ def pareto_plot(
         ax.scatter(
             *xy(selection.chosen), s=260, marker="*", color="#C44E52", zorder=5, label="selected"
         )
+    # Constraint lines must not stretch the axes: one far outside the data is listed, not drawn.
+    limits = ax.get_xlim(), ax.get_ylim()
     for constraint in space.parsed_constraints():
         if (
             constraint.metric == y_name
@@ -49,6 +51,8 @@ def pareto_plot(
             ax.axhline(constraint.bound, color="#55A868", linestyle="--", label=str(constraint))
         elif x_name and split_metric(constraint.metric)[0] == split_metric(x_name)[0]:
             ax.axvline(constraint.bound, color="#55A868", linestyle=":", label=str(constraint))
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
     ax.set_xlabel(f"{x_name} ({space.objectives[x_name]})" if x_name else "trial")
     ax.set_ylabel(f"{y_name} ({space.objectives[y_name]})")
     ax.set_title(f"{space.name}: {len(candidates)} completed trials")
@@ -58,3 +62,13 @@ def pareto_plot(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _widen(limits: tuple[float, float], value: float, reach: float = 0.5) -> tuple[float, float]:
+    """`limits` stretched to show `value` if it lies within `reach` spans of them."""
+    low, high = limits
+    span = high - low
+    if low - reach * span <= value <= high + reach * span:
+        margin = 0.05 * span
+        return min(low, value - margin), max(high, value + margin)
+    return limits

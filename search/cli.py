@@ -179,7 +179,17 @@ def run(space: Space, args: argparse.Namespace) -> int:
     progress.note(
         f"study {space.name}: {space.budget.trials} completed trials wanted, run folder {out}"
     )
-    run_study(run_state, study, space.budget.trials, space.budget.timeout)
+    try:
+        run_study(run_state, study, space.budget.trials, space.budget.timeout)
+    except KeyboardInterrupt:
+        done = sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
+        write_outputs(study, space, args.target, out, time.perf_counter() - start)
+        print(
+            f"autotune: interrupted; the {done} completed trials are kept in {out}; "
+            "run the same command to continue",
+            file=sys.stderr,
+        )
+        return 130
     outputs = write_outputs(study, space, args.target, out, time.perf_counter() - start)
     print_summary(study, space, outputs, out)
     if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):

@@ -21,6 +21,7 @@ class Progress:
         self.quiet = quiet
         self.console = console or Console(stderr=True, highlight=False)
         self._in_trial = False
+        self._trial = -1
 
     def note(self, text: str) -> None:
         if not self.quiet:
@@ -28,14 +29,25 @@ class Progress:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Time a named step; inside a trial the trial's line summarises the steps instead."""
+        """Time a named step, with a live status line on a terminal.
+
+        Inside a trial the trial's closing line lists the steps' times instead of one line each.
+        """
         start = time.perf_counter()
-        yield
+        if self.quiet or not self.console.is_terminal:
+            yield
+        else:
+            with self.console.status(f"{self._label}{name} ..."):
+                yield
         if not self._in_trial:
             self.note(f"{name}: {time.perf_counter() - start:.1f}s")
 
+    @property
+    def _label(self) -> str:
+        return f"trial {self._trial}: " if self._in_trial else ""
+
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
-        self._in_trial = True
+        self._in_trial, self._trial = True, number
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items() if v is not None)
         self.note(f"[bold]trial {number}[/bold]  {shown}")
 

@@ -224,7 +224,8 @@ def objective(run: Run):
 
 
 def space_hash(space: Space) -> str:
-    return digest(space.model_dump(mode="json"))
+    """What the trials of a study depend on: every section but the budget and the selection."""
+    return digest(space.model_dump(mode="json", exclude={"budget", "select"}))
 
 
 class StudyMismatch(Exception):

@@ -18,26 +18,21 @@ def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs, out: P
         console = Console(highlight=False, width=200)
     front = {c.number for c in outputs.selection.front}
     chosen = outputs.selection.chosen.number if outputs.selection.chosen else None
-    table = Table(title=f"{space.name}: trials")
-    table.add_column("trial", justify="right")
-    table.add_column("state")
+    table = Table(title=f"{space.name}: trials (* selected, + feasible Pareto front)")
+    table.add_column("trial", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True)
     for name in space.search:
-        table.add_column(name)
+        table.add_column(SHORT.get(name, name), no_wrap=True)
     for name in space.objectives:
-        table.add_column(name, justify="right")
-    table.add_column("")
+        table.add_column(name, justify="right", no_wrap=True)
     for trial in study.get_trials(deepcopy=False):
         params = trial.user_attrs.get("params", trial.params)
         metrics = trial.user_attrs.get("metrics", {})
-        values = [f"{metric(metrics, n, space):.4g}" if metrics else "" for n in space.objectives]
-        mark = "selected" if trial.number == chosen else ("front" if trial.number in front else "")
-        table.add_row(
-            str(trial.number),
-            trial.state.name.lower(),
-            *[_fmt(params.get(n)) for n in space.search],
-            *values,
-            mark,
-        )
+        values = [f"{metric(metrics, n, space):.3g}" if metrics else "" for n in space.objectives]
+        mark = "*" if trial.number == chosen else ("+" if trial.number in front else "")
+        state = STATES.get(trial.state.name, trial.state.name.lower())
+        params_shown = [_fmt(params.get(n)) for n in space.search]
+        table.add_row(f"{trial.number}{mark}", state, *params_shown, *values)
     console.print(table)
     console.print(f"selection: {outputs.selection.reason}")
     if outputs.selected:
@@ -47,5 +42,20 @@ def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs, out: P
     )
 
 
+# Column headers short enough for an 80-column terminal.
+SHORT = {
+    "lora_r": "r",
+    "lora_alpha": "alpha",
+    "lora_dropout": "dropout",
+    "learning_rate": "lr",
+    "precision": "precision",
+    "int4_block_size": "block",
+    "int4_accuracy_level": "acc.lvl",
+}
+STATES = {"COMPLETE": "done", "FAIL": "failed", "PRUNED": "pruned", "RUNNING": "running"}
+
+
 def _fmt(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else ("" if value is None else str(value))
+    if isinstance(value, float):
+        return f"{value:.2e}" if abs(value) < 1e-2 else f"{value:.3g}"
+    return "" if value is None else str(value)
