@@ -138,6 +138,16 @@ def test_label_scoring_on_onnx_agrees_with_torch(tiny, candidate):
     assert onnx_result.predictions == torch_predictions
 
 
+def test_greedy_generation_for_spaces_without_labels(tiny, candidate):
+    _, dataset, _ = tiny
+    examples = dataset.eval[:6]
+    result = measure_accuracy(candidate / "fp32", "cpu", examples, None, threads=1)
+    assert result.macro_f1 is None and len(result.predictions) == 6
+    assert all(isinstance(p, str) for p in result.predictions)
+    exact = sum(p == e.completion for p, e in zip(result.predictions, examples, strict=True))
+    assert result.accuracy == exact / 6
+
+
 def test_latency_of_a_real_model(candidate, tiny):
     import onnxruntime_genai as og
 
