@@ -2,8 +2,9 @@
 
 `build_tiny_base` trains a byte-level BPE tokenizer on the training split, creates a
 `Phi3ForCausalLM` of the size the space asks for, and pretrains it as a causal language model on
-the training phrases (prompts only: the labels are left for the LoRA stage to learn). The result is
-an ordinary Hugging Face model folder that the LoRA, merge and export stages treat like Phi-3-mini.
+the training phrases and, apart from them, the label words (pairing the two is left for the LoRA
+stage to learn). The result is an ordinary Hugging Face model folder that the LoRA, merge and
+export stages treat like Phi-3-mini.
 """
 
 from __future__ import annotations
