@@ -84,7 +84,7 @@ def measure_latency(
     """Latency statistics in milliseconds (tokens_per_s in tokens per second)."""
     import onnxruntime_genai as og
 
-    model = open_model(model_dir, target, settings.threads if target == "cpu" else None)
+    model = open_model(model_dir, target, settings.threads)
     prompt = fixed_length_prompt(og.Tokenizer(model), prompt_texts, settings.prompt_tokens)
     ttft, decode, e2e, rate = [], [], [], []
     for repeat in range(settings.warmup + settings.repeats):

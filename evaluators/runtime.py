@@ -25,7 +25,7 @@ def check_model_folder(path: Path) -> None:
 
 
 def open_model(path: Path, target: str, threads: int | None = None):
-    """A fresh `og.Model` on the target's execution provider; cpu uses `threads` threads."""
+    """A fresh `og.Model` on the target's execution provider; on cpu, `threads` intra-op threads."""
     import onnxruntime_genai as og
 
     check_model_folder(path)
@@ -34,7 +34,7 @@ def open_model(path: Path, target: str, threads: int | None = None):
         config.clear_providers()
         if target == "cuda":
             config.append_provider("cuda")
-        if threads is not None:
+        if target == "cpu" and threads is not None:
             options = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
             config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
         return og.Model(config)

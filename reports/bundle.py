@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from autotune.search.pareto import Selection
-from autotune.search.space import Space
+from autotune.search.space import Space, is_metric_column
 
 # Files of ours in a cache entry that are not part of the deployable model.
 _NOT_SHIPPED = ("autotune_manifest.json",)
@@ -50,9 +50,7 @@ def write_selected(
 
 
 def _is_metric(column: str) -> bool:
-    return column in ("accuracy", "macro_f1", "size_mb", "train_loss", "eval_loss") or column.split(
-        "."
-    )[0] in ("ttft_ms", "decode_ms", "e2e_ms", "tokens_per_s")
+    return is_metric_column(column) or column in ("train_loss", "eval_loss")
 
 
 def _plain(value):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from autotune.search.pareto import Selection
-from autotune.search.space import Space
+from autotune.search.space import Space, is_metric_column, split_metric
 
 PACKAGES = ("torch", "transformers", "peft", "optuna", "onnxruntime", "onnxruntime-genai")
 
@@ -52,7 +52,7 @@ def report_markdown(
 ) -> str:
     """The whole report as Markdown text."""
     objective_cols = [
-        c for c in frame.columns if c in ("accuracy", "macro_f1", "size_mb") or c.endswith(".p50")
+        c for c in frame.columns if is_metric_column(c) and split_metric(c)[1] in (None, "p50")
     ]
     param_cols = [c for c in frame.columns if c in space.search]
     completed = frame[frame["state"] == "COMPLETE"]

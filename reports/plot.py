@@ -41,18 +41,17 @@ def pareto_plot(
         ax.scatter(
             *xy(selection.chosen), s=260, marker="*", color="#C44E52", zorder=5, label="selected"
         )
-    # Constraint lines must not stretch the axes: one far outside the data is listed, not drawn.
-    limits = ax.get_xlim(), ax.get_ylim()
+    # A constraint line near the data widens the axes to show it; one far off is listed, not drawn.
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
     for constraint in space.parsed_constraints():
-        if (
-            constraint.metric == y_name
-            or split_metric(constraint.metric)[0] == split_metric(y_name)[0]
-        ):
+        if split_metric(constraint.metric)[0] == split_metric(y_name)[0]:
             ax.axhline(constraint.bound, color="#55A868", linestyle="--", label=str(constraint))
+            ylim = _widen(ylim, constraint.bound)
         elif x_name and split_metric(constraint.metric)[0] == split_metric(x_name)[0]:
             ax.axvline(constraint.bound, color="#55A868", linestyle=":", label=str(constraint))
-    ax.set_xlim(*limits[0])
-    ax.set_ylim(*limits[1])
+            xlim = _widen(xlim, constraint.bound)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_xlabel(f"{x_name} ({space.objectives[x_name]})" if x_name else "trial")
     ax.set_ylabel(f"{y_name} ({space.objectives[y_name]})")
     ax.set_title(f"{space.name}: {len(candidates)} completed trials")

@@ -162,9 +162,10 @@ def run(space: Space, args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(space.train.threads)
+    import optuna
     from autotune.reports.outputs import write_outputs
     from autotune.search.progress import Progress
-    from autotune.search.study import StudyMismatch, open_study, prepare_run, run_study
+    from autotune.search.study import StudyMismatch, count, open_study, prepare_run, run_study
     from autotune.search.summary import print_summary
 
     start = time.perf_counter()
@@ -179,20 +180,22 @@ def run(space: Space, args: argparse.Namespace) -> int:
     progress.note(
         f"study {space.name}: {space.budget.trials} completed trials wanted, run folder {out}"
     )
+    interrupted = False
     try:
         run_study(run_state, study, space.budget.trials, space.budget.timeout)
     except KeyboardInterrupt:
-        done = sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
-        write_outputs(study, space, args.target, out, time.perf_counter() - start)
+        interrupted = True
+    outputs = write_outputs(study, space, args.target, out, time.perf_counter() - start)
+    completed = count(study, optuna.trial.TrialState.COMPLETE)
+    if interrupted:
         print(
-            f"autotune: interrupted; the {done} completed trials are kept in {out}; "
+            f"autotune: interrupted; the {completed} completed trials are kept in {out}; "
             "run the same command to continue",
             file=sys.stderr,
         )
         return 130
-    outputs = write_outputs(study, space, args.target, out, time.perf_counter() - start)
-    print_summary(study, space, outputs, out)
-    if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+    print_summary(study, space, outputs)
+    if completed == 0:
         print(
             "autotune: no trial completed; see the errors in trials.csv and trials/*/error.log",
             file=sys.stderr,

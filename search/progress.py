@@ -20,8 +20,7 @@ class Progress:
     def __init__(self, quiet: bool = False, console: Console | None = None):
         self.quiet = quiet
         self.console = console or Console(stderr=True, highlight=False)
-        self._in_trial = False
-        self._trial = -1
+        self._trial: int | None = None  # the trial being run, if any
 
     def note(self, text: str) -> None:
         if not self.quiet:
@@ -37,26 +36,23 @@ class Progress:
         if self.quiet or not self.console.is_terminal:
             yield
         else:
-            with self.console.status(f"{self._label}{name} ..."):
+            label = "" if self._trial is None else f"trial {self._trial}: "
+            with self.console.status(f"{label}{name} ..."):
                 yield
-        if not self._in_trial:
+        if self._trial is None:
             self.note(f"{name}: {time.perf_counter() - start:.1f}s")
 
-    @property
-    def _label(self) -> str:
-        return f"trial {self._trial}: " if self._in_trial else ""
-
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
-        self._in_trial, self._trial = True, number
+        self._trial = number
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items() if v is not None)
         self.note(f"[bold]trial {number}[/bold]  {shown}")
 
     def trial_done(self, number: int, seconds: dict[str, float], values: dict[str, float]) -> None:
-        self._in_trial = False
+        self._trial = None
         stages = " · ".join(f"{k} {v:.1f}s" for k, v in seconds.items())
         result = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
         self.note(f"  [green]done[/green]  {stages}  →  {result}")
 
     def trial_failed(self, number: int, reason: str) -> None:
-        self._in_trial = False
+        self._trial = None
         self.console.print(f"  [red]trial {number} failed[/red]: {reason}")

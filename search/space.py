@@ -291,6 +291,14 @@ def split_metric(name: str) -> tuple[str, str | None]:
     return base, (stat or None)
 
 
+def is_metric_column(column: str) -> bool:
+    """True for a trials-table column that holds a metric (`accuracy`, `decode_ms.p90`, ...)."""
+    base, stat = split_metric(column)
+    return (base in OTHER_METRICS and stat is None) or (
+        base in LATENCY_METRICS and stat is not None
+    )
+
+
 def check_metric(name: str) -> str | None:
     """None when `name` is a metric a space may use, else what was expected."""
     base, stat = split_metric(name)

@@ -103,7 +103,11 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
         onnx_dir = make_onnx(run, merged_key, merged, exporting)
     with timed(record, "accuracy", run.progress):
         accuracy = measure_accuracy(
-            onnx_dir, run.target, run.dataset.eval, run.dataset.labels, threads=cpu_threads(run)
+            onnx_dir,
+            run.target,
+            run.dataset.eval,
+            run.dataset.labels,
+            threads=space.latency.threads,
         )
     with timed(record, "latency", run.progress):
         settings = LatencySettings(**space.latency.model_dump(exclude={"stat"}))
@@ -156,10 +160,6 @@ def make_merged(run: Run, adapter_key: str, adapter: Path) -> tuple[str, Path]:
 def make_onnx(run: Run, merged_key: str, merged: Path, exporting: ExportParams) -> Path:
     key = digest({"merged": merged_key, "export": asdict(exporting)})
     return run.cache.get_or_build("onnx", key, lambda out: export_onnx(merged, exporting, out))
-
-
-def cpu_threads(run: Run) -> int | None:
-    return run.space.latency.threads if run.target == "cpu" else None
 
 
 def collect_metrics(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 from autotune.reports.outputs import RunOutputs
 from autotune.search.space import Space
@@ -12,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 
-def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs, out: Path) -> None:
+def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
         console = Console(highlight=False, width=200)
