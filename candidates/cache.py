@@ -4,6 +4,8 @@ A stage (base, adapter, merged, onnx) asks `get_or_build(stage, key, build)`: wh
 `<root>/<stage>/<key>/` exists with its manifest it is reused; otherwise `build` writes into a
 temporary folder that is renamed into place only once complete, so a crash never leaves a half
 entry that a later trial would trust.
+
+`list_entries(root)` and `remove_entry(entry)` inspect and prune a cache (`autotune cache`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +73,107 @@ class StageCache:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return final
+
+
+# --------------------------------------------------------------------------- inspecting the cache
+
+# Stages the study writes; a cache may hold others (the command accepts those it finds).
+STAGES = ("base", "adapter", "merged", "onnx", "measure")
+TMP_PREFIX = ".tmp-"
+# Incomplete or temporary folders younger than this may belong to a build still running.
+LEFTOVER_GRACE_S = 3600.0
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One folder under `<root>/<stage>/`: a complete entry, or a leftover of a build."""
+
+    stage: str
+    key: str
+    path: Path
+    state: str  # "complete", "incomplete" (no manifest) or "temporary" (a build folder)
+    size_bytes: int
+    modified: float  # newest mtime of the folder or anything in it (epoch seconds)
+    seconds: float | None  # build time from the manifest
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "complete"
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (time.time() if now is None else now) - self.modified)
+
+
+def list_entries(root: Path) -> list[CacheEntry]:
+    """Every entry of the cache at `root`, sorted by stage, then newest first."""
+    entries = []
+    for stage_dir in stage_folders(root):
+        for folder in _subfolders(stage_dir):
+            try:
+                entries.append(read_entry(stage_dir.name, folder))
+            except FileNotFoundError:  # renamed or removed meanwhile by a build or a prune
+                continue
+    return sorted(entries, key=lambda e: (e.stage, -e.modified))
+
+
+def stage_folders(root: Path) -> list[Path]:
+    """The stage folders of a cache: known stage names, and other folders holding built entries.
+
+    Anything else (say, the trials of a run folder passed by mistake) is never an entry.
+    """
+    return [p for p in _subfolders(Path(root)) if p.name in STAGES or _holds_entries(p)]
+
+
+def read_entry(stage: str, folder: Path) -> CacheEntry:
+    """The state, size, age and build time of one entry folder."""
+    size, modified = _scan(folder)
+    key, state = folder.name, "complete"
+    if key.startswith(TMP_PREFIX):
+        key, state = key[len(TMP_PREFIX) :].rpartition("-")[0] or key, "temporary"
+    elif not (folder / MANIFEST).is_file():
+        state = "incomplete"
+    seconds = _manifest_seconds(folder) if state == "complete" else None
+    return CacheEntry(stage, key, folder, state, size, modified, seconds)
+
+
+def remove_entry(entry: CacheEntry) -> int:
+    """Delete an entry's folder; the bytes freed.
+
+    The manifest goes first, so an interrupted removal leaves an incomplete entry that
+    `get_or_build` rebuilds rather than a partial one it would trust.
+    """
+    if not entry.path.is_dir():  # already gone
+        return 0
+    (entry.path / MANIFEST).unlink(missing_ok=True)
+    shutil.rmtree(entry.path)
+    return entry.size_bytes
+
+
+def _subfolders(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink())
+
+
+def _holds_entries(folder: Path) -> bool:
+    return any(
+        p.name.startswith(TMP_PREFIX) or (p / MANIFEST).is_file() for p in _subfolders(folder)
+    )
+
+
+def _scan(folder: Path) -> tuple[int, float]:
+    """Total bytes of the regular files under `folder` and the newest mtime, links not followed."""
+    size, modified = 0, folder.lstat().st_mtime
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            info = os.lstat(os.path.join(parent, name))
+            modified = max(modified, info.st_mtime)
+            if stat.S_ISREG(info.st_mode):
+                size += info.st_size
+    return size, modified
+
+
+def _manifest_seconds(folder: Path) -> float | None:
+    try:
+        seconds = json.loads((folder / MANIFEST).read_text()).get("seconds")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) else None

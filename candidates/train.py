@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,10 +43,22 @@ class TrainResult:
     eval_loss: float
     steps: int
     seconds: float
+    checkpoint_losses: tuple[float, ...] = ()
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+# Called at each checkpoint with (checkpoint index, eval loss); may raise to stop the training.
+CheckpointHook = Callable[[int, float], None]
+CHECKPOINT_EXAMPLES = 256  # eval examples the checkpoint losses are taken on
+
+
+def checkpoint_steps(total_steps: int, checkpoints: int) -> list[int]:
+    """The steps after which the eval loss is taken: `checkpoints` evenly spaced before the end."""
+    steps = {round(total_steps * (i + 1) / (checkpoints + 1)) for i in range(checkpoints)}
+    return sorted(s for s in steps if 0 < s < total_steps)
 
 
 def encode(tokenizer, example: Example, max_len: int) -> tuple[list[int], list[int]]:
@@ -87,8 +100,15 @@ def train_adapter(
     out: Path,
     *,
     trust_remote_code: bool = False,
+    checkpoints: int = 0,
+    on_checkpoint: CheckpointHook | None = None,
 ) -> TrainResult:
-    """Train a LoRA adapter on `train` and save it (peft format) to `out`."""
+    """Train a LoRA adapter on `train` and save it (peft format) to `out`.
+
+    With `checkpoints`, the completion loss on (up to 256 of) the eval examples is taken at that
+    many evenly spaced steps, recorded, and passed to `on_checkpoint`, which may stop training by
+    raising.
+    """
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -128,6 +148,8 @@ def train_adapter(
         anneal_strategy="linear",
     )
     generator = torch.Generator().manual_seed(params.seed)
+    at_steps = checkpoint_steps(total_steps, checkpoints)
+    checkpoint_losses: list[float] = []
 
     step, losses = 0, []
     while step < total_steps:
@@ -143,13 +165,23 @@ def train_adapter(
             optimizer.zero_grad()
             losses.append(loss.item())
             step += 1
+            if step in at_steps:
+                sample = encoded_eval[:CHECKPOINT_EXAMPLES]
+                loss_now = completion_loss(model, sample, params.batch_size, pad_id, device)
+                checkpoint_losses.append(loss_now)
+                if on_checkpoint is not None:
+                    on_checkpoint(len(checkpoint_losses) - 1, loss_now)
+                model.train()
             if step >= total_steps:
                 break
 
     eval_loss = completion_loss(model, encoded_eval, params.batch_size, pad_id, device)
     model.save_pretrained(out)
     tail = losses[-steps_per_epoch:]
-    result = TrainResult(out, sum(tail) / len(tail), eval_loss, step, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    result = TrainResult(
+        out, sum(tail) / len(tail), eval_loss, step, seconds, tuple(checkpoint_losses)
+    )
     (out / "autotune_train.json").write_text(
         json.dumps({**asdict(result), "path": str(out), "params": asdict(params)}, indent=2)
     )
@@ -158,4 +190,11 @@ def train_adapter(
 
 def load_train_result(path: Path) -> TrainResult:
     info = json.loads((path / "autotune_train.json").read_text())
-    return TrainResult(path, info["train_loss"], info["eval_loss"], info["steps"], info["seconds"])
+    return TrainResult(
+        path,
+        info["train_loss"],
+        info["eval_loss"],
+        info["steps"],
+        info["seconds"],
+        tuple(info.get("checkpoint_losses", ())),
+    )

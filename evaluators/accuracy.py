@@ -1,17 +1,17 @@
 """Accuracy of an exported model on the eval split, measured with onnxruntime-genai.
 
-Classification spaces (labels given) use label scoring: each (prompt, label) pair is one
-sequence `prompt + label tokens + EOS`; the logits of one forward pass over a right-padded batch
-of such sequences give the log-probability of every label, and the prediction is the most likely
-label. Spaces without labels use greedy generation and exact match.
+Classification spaces (labels given) use label scoring: the prediction is the label whose
+`label tokens + EOS` are most likely after the prompt, computed from the model's logits. Spaces
+without labels use greedy generation, scored by an `evaluate` metric (exact match by default).
 """
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from autotune.candidates.data import Example
@@ -20,13 +20,20 @@ from autotune.evaluators.runtime import open_model, special_ids
 
 @dataclass(frozen=True)
 class AccuracyResult:
-    """Predictions on the eval split and the metrics computed from them."""
+    """Predictions on the eval split and the metric module's figures on them.
+
+    `accuracy` is the headline figure: accuracy for classification spaces, otherwise the first
+    figure of the space's metric (exact match by default).
+    """
 
     accuracy: float
     macro_f1: float | None
     predictions: list[str]
     references: list[str]
-    per_label: dict[str, dict[str, float]] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, **self.figures}
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,61 +57,56 @@ def sequence_scores(
     return scores
 
 
-def classification_metrics(
-    predictions: list[str], references: list[str], labels: list[str]
-) -> tuple[float, float, dict[str, dict[str, float]]]:
-    """Accuracy, macro-F1 and per-label precision/recall/F1."""
-    accuracy = sum(p == r for p, r in zip(predictions, references, strict=True)) / len(references)
-    per_label: dict[str, dict[str, float]] = {}
-    for label in labels:
-        tp = sum(p == label and r == label for p, r in zip(predictions, references, strict=True))
-        predicted = sum(p == label for p in predictions)
-        actual = sum(r == label for r in references)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[label] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
-    macro_f1 = sum(v["f1"] for v in per_label.values()) / len(labels)
-    return accuracy, macro_f1, per_label
+SHIPPED_METRICS = Path(__file__).parent / "metric_modules"
+
+
+def metric_location(name_or_path: str, root: Path = Path(".")) -> Path:
+    """The folder of an `evaluate` metric module: shipped with autotune, or local (from `root`)."""
+    shipped = SHIPPED_METRICS / name_or_path
+    return shipped if shipped.is_dir() else (root / name_or_path).resolve()
+
+
+@functools.cache
+def load_metric(name_or_path: str):
+    """An `evaluate` metric module, loaded from its folder (never fetched from a hub)."""
+    import evaluate
+
+    return evaluate.load(str(metric_location(name_or_path)))
 
 
 def score_labels(
-    model,
-    tokenizer,
-    examples: list[Example],
-    labels: list[str],
-    eos: int,
-    pad: int,
-    batch_size: int,
+    model, tokenizer, examples: list[Example], labels: list[str], eos: int
 ) -> list[str]:
-    """The most likely label for each example, by label scoring on batched forward passes."""
+    """The most likely label for each example, by label scoring.
+
+    The prompt goes through the model once; each label is then scored from the same key-value
+    cache: its first token from the prompt's last logits, the rest of `label tokens + EOS` by
+    appending the label and rewinding to the end of the prompt before the next one.
+    """
     import onnxruntime_genai as og
 
-    label_tokens = [list(tokenizer.encode(label)) + [eos] for label in labels]
-    rows = []  # (example index, label index, prompt tokens)
-    for i, example in enumerate(examples):
-        prompt = list(tokenizer.encode(example.prompt))
-        rows.extend((i, j, prompt) for j in range(len(labels)))
-    scores = np.full((len(examples), len(labels)), -math.inf)
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        sequences = [prompt + label_tokens[j] for _, j, prompt in batch]
-        width = max(len(s) for s in sequences)
-        ids = np.full((len(batch), width), pad, dtype=np.int32)
-        for r, sequence in enumerate(sequences):
-            ids[r, : len(sequence)] = sequence
+    label_tokens = [[int(t) for t in tokenizer.encode(label)] + [eos] for label in labels]
+    longest = max(len(tokens) for tokens in label_tokens)
+    predictions = []
+    for example in examples:
+        prompt = [int(t) for t in tokenizer.encode(example.prompt)]
         params = og.GeneratorParams(model)
-        params.set_search_options(batch_size=len(batch), max_length=width + 1, do_sample=False)
+        params.set_search_options(max_length=len(prompt) + longest, do_sample=False)
         generator = og.Generator(model, params)
-        generator.append_tokens(ids)
-        logits = np.asarray(generator.get_output("logits"))
-        del generator
-        batch_scores = sequence_scores(
-            logits, [len(p) for _, _, p in batch], [label_tokens[j] for _, j, _ in batch]
-        )
-        for (i, j, _), score in zip(batch, batch_scores, strict=True):
-            scores[i, j] = score
-    return [labels[j] for j in scores.argmax(axis=1)]
+        generator.append_tokens(prompt)
+        after_prompt = np.asarray(generator.get_output("logits"))[0, -1:]
+        scores = []
+        for tokens in label_tokens:
+            logits = after_prompt
+            if len(tokens) > 1:
+                generator.rewind_to(len(prompt))
+                generator.append_tokens(tokens[:-1])
+                logits = np.concatenate(
+                    [after_prompt, np.asarray(generator.get_output("logits"))[0]]
+                )
+            scores.append(sequence_scores(logits[None], [1], [tokens])[0])
+        predictions.append(labels[int(np.argmax(scores))])
+    return predictions
 
 
 def generate_greedy(model, tokenizer, examples: list[Example], max_new_tokens: int) -> list[str]:
@@ -132,21 +134,29 @@ def measure_accuracy(
     examples: list[Example],
     labels: list[str] | None,
     *,
+    metric: str = "exact_match",
     threads: int | None = None,
-    batch_size: int = 16,
 ) -> AccuracyResult:
-    """Accuracy of the ONNX model in `model_dir` on `examples`."""
+    """Accuracy of the ONNX model in `model_dir` on `examples`.
+
+    With labels: label scoring and the shipped `classification` metric. Without: greedy
+    generation scored by `metric` (a shipped module's name or a local module folder).
+    """
     import onnxruntime_genai as og
 
     model = open_model(model_dir, target, threads)
     tokenizer = og.Tokenizer(model)
-    references = [e.completion for e in examples]
+    references = [e.completion.strip() for e in examples]
     if labels:
-        eos, pad = special_ids(model_dir)
-        predictions = score_labels(model, tokenizer, examples, labels, eos, pad, batch_size)
-        accuracy, macro_f1, per_label = classification_metrics(predictions, references, labels)
-        return AccuracyResult(accuracy, macro_f1, predictions, references, per_label)
+        eos, _ = special_ids(model_dir)
+        predictions = score_labels(model, tokenizer, examples, labels, eos)
+        figures = load_metric("classification").compute(
+            predictions=predictions, references=references, labels=labels
+        )
+        accuracy, macro_f1 = figures.pop("accuracy"), figures.pop("macro_f1")
+        return AccuracyResult(accuracy, macro_f1, predictions, references, figures)
     longest = max(len(tokenizer.encode(r)) for r in references)
     predictions = generate_greedy(model, tokenizer, examples, longest + 2)
-    accuracy = sum(p == r.strip() for p, r in zip(predictions, references, strict=True))
-    return AccuracyResult(accuracy / len(examples), None, predictions, references)
+    figures = load_metric(metric).compute(predictions=predictions, references=references)
+    headline = next(iter(figures.values()))
+    return AccuracyResult(float(headline), None, predictions, references, figures)

@@ -1,4 +1,5 @@
-"""The trials table: one row per trial with its parameters, metrics, stage times and error."""
+"""The trials table: one row per trial with its parameters, metrics, stage times, the reason it
+failed or was pruned, and where it came from (a sibling of trial n, a retry of trial n)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ def trials_frame(study: optuna.Study, space: Space) -> pd.DataFrame:
             row["feasible"] = all(
                 c.violation(metric(metrics, c.metric, space)) <= 0 for c in constraints
             )
-        row["error"] = attrs.get("error") or trial.system_attrs.get("fail_reason", "")
+        row["error"] = (
+            attrs.get("error") or attrs.get("pruned") or trial.system_attrs.get("fail_reason", "")
+        )
+        row["sibling_of"] = attrs.get("sibling_of")
+        row["retry_of"] = attrs.get("retry_of")
         row["onnx_dir"] = attrs.get("onnx_dir", "")
         rows.append(row)
     return pd.DataFrame(rows)

@@ -1,9 +1,10 @@
 """The `autotune` command: validate a space, run the study, write the run folder.
 
     autotune --space spaces/tiny.yaml --target cpu [--trials N] [--out DIR] [--seed S] [--dry-run]
+    autotune bench MODEL_DIR --target cpu [--space FILE]     (see search/bench_command.py)
 
-Exit codes: 0 done; 1 the study ran but no trial completed; 2 bad input (space file, target,
-run folder), reported in one message without a traceback.
+Exit codes: 0 done; 1 the study ran but no trial completed, or it stopped on --max-failures;
+2 bad input (space file, target, run folder), reported in one message without a traceback.
 """
 
 from __future__ import annotations
@@ -14,12 +15,25 @@ import sys
 import time
 from pathlib import Path
 
-from autotune.search.space import Space, SpaceError, load_space, model_path, model_source
+from autotune.search.errors import UsageError, require_gpu
+from autotune.search.space import SAMPLERS, Space, SpaceError, load_space, model_path, model_source
 from autotune.spaces import DEFAULT_SPACE
 
 
-class UsageError(Exception):
-    """Bad input that is not in the space file (target, run folder)."""
+def _bench():
+    from autotune.search.bench_command import main
+
+    return main
+
+
+def _cache():
+    from autotune.search.cache_command import main
+
+    return main
+
+
+# Sub-commands; anything else is the study itself (`autotune --space ... --target ...`).
+COMMANDS = {"bench": _bench, "cache": _cache}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,6 +61,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, help="stage cache folder (default: <out>/cache)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
     parser.add_argument(
+        "--sampler", choices=SAMPLERS, help="Optuna sampler (overrides strategy.sampler; tpe)"
+    )
+    parser.add_argument(
+        "--max-failures",
+        type=int,
+        help="stop after this many failed trials in a row (overrides strategy.max_failures; 5)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the study in --out (an error if there is none); the same command without "
+        "--resume also continues it",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="validate the space and print the plan"
     )
     parser.add_argument("--quiet", action="store_true", help="print only failures and the result")
@@ -54,6 +82,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]]()(argv[1:])
     args = parse_args(argv)
     try:
         space = load_space(args.space, args.target)
@@ -61,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.trials < 1:
                 raise UsageError("--trials must be at least 1")
             space.budget.trials = args.trials
+        apply_strategy_flags(space, args)
         if args.dry_run:
             return dry_run(space, args)
         if args.target == "cuda":
@@ -74,14 +106,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def require_gpu() -> None:
-    import torch
+def apply_strategy_flags(space: Space, args: argparse.Namespace) -> None:
+    """--sampler and --max-failures override the space's strategy section."""
+    from autotune.search.samplers import grid_values
 
-    if not torch.cuda.is_available():
-        raise UsageError(
-            "--target cuda needs a CUDA GPU and none is visible here "
-            "(torch.cuda.is_available() is False); use --dry-run to validate the space only"
-        )
+    if args.sampler:
+        space.strategy.sampler = args.sampler
+    if args.max_failures is not None:
+        if args.max_failures < 1:
+            raise UsageError("--max-failures must be at least 1")
+        space.strategy.max_failures = args.max_failures
+    if space.strategy.sampler == "grid":
+        try:
+            grid_values(space)
+        except ValueError as error:
+            raise SpaceError(space.source, "strategy.sampler", str(error)) from None
 
 
 def go_offline(space: Space) -> None:
@@ -165,24 +204,34 @@ def run(space: Space, args: argparse.Namespace) -> int:
     import optuna
     from autotune.reports.outputs import write_outputs
     from autotune.search.progress import Progress
+    from autotune.search.resume import RunFolderBusy, RunLock, requeue_interrupted
     from autotune.search.study import StudyMismatch, count, open_study, prepare_run, run_study
     from autotune.search.summary import print_summary
 
     start = time.perf_counter()
     out = (args.out or Path("runs") / space.name).resolve()
+    if args.resume and not (out / "study.db").is_file():
+        raise UsageError(f"--resume: no study to continue in {out} (no study.db)")
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress(quiet=args.quiet)
     try:
+        RunLock(out).acquire()
         study = open_study(space, args.target, f"sqlite:///{out / 'study.db'}", args.seed)
-    except StudyMismatch as error:
+    except (StudyMismatch, RunFolderBusy) as error:
         raise UsageError(str(error)) from None
+    requeued = requeue_interrupted(study)
+    if requeued:
+        progress.note(f"trials {requeued} were interrupted: marked failed and queued again")
     run_state = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
+    completed = count(study, optuna.trial.TrialState.COMPLETE)
     progress.note(
-        f"study {space.name}: {space.budget.trials} completed trials wanted, run folder {out}"
+        f"study {space.name} ({space.strategy.sampler}): {space.budget.trials} completed trials "
+        f"wanted, {completed} so far; run folder {out}"
     )
     interrupted = False
+    outcome = None
     try:
-        run_study(run_state, study, space.budget.trials, space.budget.timeout)
+        outcome = run_study(run_state, study, space.budget.trials, space.budget.timeout)
     except KeyboardInterrupt:
         interrupted = True
     outputs = write_outputs(study, space, args.target, out, time.perf_counter() - start)
@@ -195,6 +244,14 @@ def run(space: Space, args: argparse.Namespace) -> int:
         )
         return 130
     print_summary(study, space, outputs)
+    limit = space.strategy.max_failures
+    if outcome is not None and outcome.stopped_on_failures(limit):
+        print(
+            f"autotune: stopped after {outcome.failures_in_a_row} failed trials in a row "
+            f"(--max-failures {limit}); the last: {outcome.last_error}; see trials/*/error.log",
+            file=sys.stderr,
+        )
+        return 1
     if completed == 0:
         print(
             "autotune: no trial completed; see the errors in trials.csv and trials/*/error.log",

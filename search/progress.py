@@ -53,6 +53,10 @@ class Progress:
         result = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
         self.note(f"  [green]done[/green]  {stages}  →  {result}")
 
+    def trial_pruned(self, number: int, reason: str) -> None:
+        self._trial = None
+        self.note(f"  [yellow]pruned[/yellow]  {reason}")
+
     def trial_failed(self, number: int, reason: str) -> None:
         self._trial = None
         self.console.print(f"  [red]trial {number} failed[/red]: {reason}")

@@ -27,8 +27,10 @@ ALL_PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 # Metrics a space may use as objectives or constraints. Latency metrics take a statistic
 # suffix (`decode_ms.p90`); without one the space's `latency.stat` applies.
 LATENCY_METRICS = ("ttft_ms", "decode_ms", "e2e_ms", "tokens_per_s")
-OTHER_METRICS = ("accuracy", "macro_f1", "size_mb")
+OTHER_METRICS = ("accuracy", "macro_f1", "size_mb", "peak_mem_mb", "model_mem_mb", "gpu_mem_mb")
 STATS = ("p50", "p90", "p99", "mean")
+# Metric name -> the targets it exists on.
+TARGET_ONLY_METRICS = {"gpu_mem_mb": ("cuda",)}
 
 
 class SpaceError(Exception):
@@ -115,6 +117,9 @@ KNOBS: dict[str, KnobSpec] = {
     ),
 }
 REQUIRED_KNOBS = ("lora_r", "learning_rate", "precision")
+# Knobs that change only the export: trials differing in them share the trained adapter.
+EXPORT_KNOBS = ("precision", "int4_block_size", "int4_accuracy_level")
+SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
 
 
 # --------------------------------------------------------------------------- sections
@@ -170,6 +175,9 @@ class DataSection(_Strict):
     labels: list[str] | None = Field(None, min_length=2)
     eval_fraction: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
+    # Spaces without labels: the `evaluate` metric scoring greedy generations, by the name of one
+    # shipped with autotune or a local module folder (relative to the space file).
+    metric: str = "exact_match"
 
     @field_validator("files", mode="before")
     @classmethod
@@ -196,8 +204,42 @@ class LatencySection(_Strict):
     new_tokens: int = Field(8, ge=2)
     warmup: int = Field(2, ge=0)
     repeats: int = Field(10, ge=3)
+    # Repeat (at least `repeats`, at most `max_repeats`) until the 95% confidence intervals of the
+    # ttft and decode medians are within this fraction of them; None: exactly `repeats`.
+    stable: float | None = Field(None, gt=0, lt=1)
+    max_repeats: int = Field(300, ge=3)
     stat: Literal["p50", "p90", "p99", "mean"] = "p50"
     threads: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _repeat_bounds(self) -> LatencySection:
+        if self.max_repeats < self.repeats:
+            raise ValueError("expected max_repeats >= repeats")
+        return self
+
+
+class StrategySection(_Strict):
+    """How the study spends its budget: sampler, precision siblings, early stopping, failures."""
+
+    sampler: Literal["tpe", "nsga2", "gp", "random", "grid"] = "tpe"
+    # Export knobs whose other values are queued as sibling trials each time a new adapter is
+    # trained (they reuse it); None: every export knob the space searches; []: no siblings.
+    expand: list[str] | None = None
+    # Stop a training whose eval loss at a checkpoint is worse than the median of earlier
+    # trainings at that checkpoint, once `prune_after` trainings have completed.
+    prune: bool = True
+    checkpoints: int = Field(3, ge=1, le=20)
+    prune_after: int = Field(3, ge=1)
+    # Stop the study after this many failed trials in a row.
+    max_failures: int = Field(5, ge=1)
+
+    @field_validator("expand")
+    @classmethod
+    def _export_knobs(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if name not in EXPORT_KNOBS:
+                raise ValueError(f"expected export knobs among {EXPORT_KNOBS}, got {name!r}")
+        return value
 
 
 class BudgetSection(_Strict):
@@ -244,6 +286,7 @@ class Space(_Strict):
     constraints: dict[str, str] = Field(default_factory=dict)
     latency: LatencySection = Field(default_factory=LatencySection)
     budget: BudgetSection = Field(default_factory=BudgetSection)
+    strategy: StrategySection = Field(default_factory=StrategySection)
     select: SelectSection = Field(default_factory=SelectSection)
 
     # Set by load_space: where the file is, so relative paths resolve against it.
@@ -258,6 +301,13 @@ class Space(_Strict):
 
     def parsed_constraints(self) -> list[Constraint]:
         return [parse_constraint(metric, text) for metric, text in self.constraints.items()]
+
+    def expanded_knobs(self) -> list[str]:
+        """The export knobs sibling trials vary: categorical ones the space searches."""
+        names = self.strategy.expand
+        if names is None:
+            names = [n for n in EXPORT_KNOBS if n in self.search]
+        return [n for n in names if isinstance(self.search.get(n), Choices)]
 
     def preferred_objective(self) -> str:
         return self.select.prefer or next(iter(self.objectives))
@@ -335,7 +385,7 @@ def load_space(path: str | Path, target: str) -> Space:
         raise _first_error(path, error) from None
     space.source = path.resolve()
     _check_search(space, path, target)
-    _check_metrics(space, path)
+    _check_metrics(space, path, target)
     _check_files(space, path)
     return space
 
@@ -425,13 +475,18 @@ def _check_search(space: Space, path: Path, target: str) -> None:
             )
 
 
-def _check_metrics(space: Space, path: Path) -> None:
-    for name in space.objectives:
+def _check_metrics(space: Space, path: Path, target: str) -> None:
+    named = [("objectives", n) for n in space.objectives]
+    named += [("constraints", n) for n in space.constraints]
+    for section, name in named:
         if problem := check_metric(name):
-            raise SpaceError(path, f"objectives.{name}", problem)
+            raise SpaceError(path, f"{section}.{name}", problem)
+        targets = TARGET_ONLY_METRICS.get(split_metric(name)[0], TARGETS)
+        if target not in targets:
+            raise SpaceError(
+                path, f"{section}.{name}", f"is measured only on target {targets}, not {target!r}"
+            )
     for name, text in space.constraints.items():
-        if problem := check_metric(name):
-            raise SpaceError(path, f"constraints.{name}", problem)
         try:
             parse_constraint(name, text)
         except ValueError as error:
@@ -453,6 +508,15 @@ def _check_files(space: Space, path: Path) -> None:
             raise SpaceError(
                 path, f"data.files.{i}", f"expected an existing data file, {file} is missing"
             )
+    from autotune.evaluators.accuracy import metric_location
+
+    if not space.data.labels and not metric_location(space.data.metric, space.root).is_dir():
+        raise SpaceError(
+            path,
+            "data.metric",
+            "expected the name of a metric shipped with autotune (classification, exact_match) "
+            f"or an `evaluate` module folder, got {space.data.metric!r}",
+        )
     if space.model.path is not None and model_source(space) == "missing":
         raise SpaceError(
             path, "model.path", f"expected an existing model folder, {space.model.path} is missing"

@@ -23,15 +23,18 @@ from autotune.candidates.cache import StageCache, digest
 from autotune.candidates.data import Dataset, load_dataset
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
-from autotune.candidates.train import TrainParams, TrainResult, load_train_result, train_adapter
-from autotune.evaluators.accuracy import AccuracyResult, measure_accuracy
-from autotune.evaluators.footprint import folder_size_mb
-from autotune.evaluators.latency import LatencySettings, measure_latency
+from autotune.candidates.train import TrainParams, load_train_result, train_adapter
+from autotune.evaluators.accuracy import metric_location
+from autotune.evaluators.environment import describe
+from autotune.evaluators.measurement import benchmark, latency_settings
 from autotune.search.params import export_params, suggest, train_params
 from autotune.search.progress import Progress
+from autotune.search.pruning import ADAPTER_KEY, CHECKPOINT_LOSSES, MedianRule
+from autotune.search.samplers import make_sampler, sampler_seed
+from autotune.search.siblings import enqueue_siblings
 from autotune.search.space import LATENCY_METRICS, Space, split_metric
 
-STAGES = ("train", "merge", "export", "accuracy", "latency")
+MEASUREMENT = "measurement.json"
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Run:
     dataset: Dataset
     base: BaseModel
     progress: Progress
+    environment: dict[str, Any]
 
     def trial_dir(self, number: int) -> Path:
         path = self.out / "trials" / str(number)
@@ -62,7 +66,7 @@ def prepare_run(space: Space, target: str, out: Path, cache_dir: Path, progress:
         base = resolve_base(space, dataset, cache)
     sizes = f"{len(dataset.train)} train / {len(dataset.eval)} eval examples"
     progress.note(f"data: {sizes}; base: {base.description}")
-    return Run(space, target, out, cache, dataset, base, progress)
+    return Run(space, target, out, cache, dataset, base, progress, describe(target))
 
 
 # --------------------------------------------------------------------------- one trial
@@ -96,28 +100,25 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     run.progress.trial_started(trial.number, values)
 
     with timed(record, "train", run.progress):
-        adapter_key, adapter = make_adapter(run, training)
+        adapter_key, adapter = make_adapter(run, training, trial)
+    if "sibling_of" not in trial.user_attrs:  # queued once per training configuration
+        enqueue_siblings(trial.study, space, trial)
     with timed(record, "merge", run.progress):
         merged_key, merged = make_merged(run, adapter_key, adapter)
     with timed(record, "export", run.progress):
-        onnx_dir = make_onnx(run, merged_key, merged, exporting)
-    with timed(record, "accuracy", run.progress):
-        accuracy = measure_accuracy(
-            onnx_dir,
-            run.target,
-            run.dataset.eval,
-            run.dataset.labels,
-            threads=space.latency.threads,
-        )
-    with timed(record, "latency", run.progress):
-        settings = LatencySettings(**space.latency.model_dump(exclude={"stat"}))
-        latency = measure_latency(
-            onnx_dir, run.target, [e.prompt for e in run.dataset.eval], settings
-        )
+        onnx_key, onnx_dir = make_onnx(run, merged_key, merged, exporting)
+    with timed(record, "measure", run.progress):
+        measurement = make_measurement(run, onnx_key, onnx_dir)
 
     record.onnx_dir = str(onnx_dir)
-    record.metrics = collect_metrics(accuracy, latency, onnx_dir, load_train_result(adapter))
-    save_record(trial, run, record)
+    trained = load_train_result(adapter)
+    record.metrics = {
+        **measurement["metrics"],
+        "train_loss": trained.train_loss,
+        "eval_loss": trained.eval_loss,
+    }
+    trial.set_user_attr(CHECKPOINT_LOSSES, list(trained.checkpoint_losses))
+    save_record(trial, run, record, measurement)
     for constraint in space.parsed_constraints():
         value = metric(record.metrics, constraint.metric, space)
         trial.set_constraint(str(constraint), constraint.violation(value))
@@ -129,8 +130,16 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
 # Each stage's output is cached under the hash of everything that determines it.
 
 
-def make_adapter(run: Run, training: TrainParams) -> tuple[str, Path]:
+def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[str, Path]:
+    """The adapter's key and folder. A training may be pruned at its checkpoints; an adapter
+    taken from the cache has its checkpoint losses judged the same way, so a trial's fate does
+    not depend on what the cache holds."""
     key = digest({"base": run.base.key, "data": data_identity(run), "train": asdict(training)})
+    trial.set_user_attr(ADAPTER_KEY, key)
+    strategy = run.space.strategy
+    rule = MedianRule(trial.study, strategy.checkpoints, strategy.prune_after)
+    hook = rule if strategy.prune else None
+    cached = run.cache.has("adapter", key)
     path = run.cache.get_or_build(
         "adapter",
         key,
@@ -141,8 +150,13 @@ def make_adapter(run: Run, training: TrainParams) -> tuple[str, Path]:
             training,
             out,
             trust_remote_code=run.space.model.trust_remote_code,
+            checkpoints=strategy.checkpoints,
+            on_checkpoint=hook,
         ),
     )
+    if cached and hook is not None:
+        for index, loss in enumerate(load_train_result(path).checkpoint_losses):
+            hook(index, loss)
     return key, path
 
 
@@ -157,29 +171,41 @@ def make_merged(run: Run, adapter_key: str, adapter: Path) -> tuple[str, Path]:
     return key, path
 
 
-def make_onnx(run: Run, merged_key: str, merged: Path, exporting: ExportParams) -> Path:
+def make_onnx(run: Run, merged_key: str, merged: Path, exporting: ExportParams) -> tuple[str, Path]:
     key = digest({"merged": merged_key, "export": asdict(exporting)})
-    return run.cache.get_or_build("onnx", key, lambda out: export_onnx(merged, exporting, out))
+    path = run.cache.get_or_build("onnx", key, lambda out: export_onnx(merged, exporting, out))
+    return key, path
 
 
-def collect_metrics(
-    accuracy: AccuracyResult,
-    latency: dict[str, dict[str, float]],
-    onnx_dir: Path,
-    trained: TrainResult,
-) -> dict[str, float]:
-    """Flat metrics: accuracy, macro_f1, size_mb, losses, and `<latency metric>.<statistic>`."""
-    metrics = {
-        "accuracy": accuracy.accuracy,
-        "size_mb": folder_size_mb(onnx_dir),
-        "train_loss": trained.train_loss,
-        "eval_loss": trained.eval_loss,
-    }
-    if accuracy.macro_f1 is not None:
-        metrics["macro_f1"] = accuracy.macro_f1
-    for name, stats in latency.items():
-        metrics.update({f"{name}.{stat}": value for stat, value in stats.items()})
-    return metrics
+def make_measurement(run: Run, onnx_key: str, onnx_dir: Path) -> dict[str, Any]:
+    """The candidate's figures (measurement.json), measured once per model, settings and machine."""
+    space = run.space
+    metric_module = metric_location(space.data.metric, space.root)
+    key = digest(
+        {
+            "onnx": onnx_key,
+            "eval": [(e.prompt, e.completion) for e in run.dataset.eval],
+            "labels": run.dataset.labels,
+            "metric": str(metric_module),
+            "latency": space.latency.model_dump(exclude={"stat"}),
+            "target": run.target,
+            "machine": run.environment,
+        }
+    )
+
+    def measure(out: Path) -> None:
+        result = benchmark(
+            onnx_dir,
+            run.target,
+            latency_settings(space.latency),
+            run.dataset.eval,
+            run.dataset.labels,
+            str(metric_module),
+        )
+        (out / MEASUREMENT).write_text(json.dumps(result.to_json(), indent=2))
+
+    path = run.cache.get_or_build("measure", key, measure)
+    return json.loads((path / MEASUREMENT).read_text())
 
 
 def metric(metrics: dict[str, float], name: str, space: Space) -> float:
@@ -196,22 +222,28 @@ def data_identity(run: Run) -> str:
     return digest({"train": split, "eval_size": len(run.dataset.eval)})
 
 
-def save_record(trial: optuna.Trial, run: Run, record: TrialRecord) -> None:
+def save_record(
+    trial: optuna.Trial, run: Run, record: TrialRecord, measurement: dict[str, Any]
+) -> None:
     for key, value in asdict(record).items():
         trial.set_user_attr(key, value)
-    (run.trial_dir(trial.number) / "metrics.json").write_text(json.dumps(asdict(record), indent=2))
+    folder = run.trial_dir(trial.number)
+    (folder / "metrics.json").write_text(json.dumps(asdict(record), indent=2))
+    (folder / MEASUREMENT).write_text(json.dumps(measurement, indent=2))
 
 
 # --------------------------------------------------------------------------- the study
 
 
 def objective(run: Run):
-    """The Optuna objective: the recipe, with failures recorded and logged, not fatal."""
+    """The Optuna objective: the recipe, with failures and pruning recorded, never fatal."""
 
     def run_one(trial: optuna.Trial) -> tuple[float, ...]:
         try:
             return run_trial(trial, run)
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as pruned:
+            trial.set_user_attr("pruned", str(pruned))
+            run.progress.trial_pruned(trial.number, str(pruned))
             raise
         except Exception as error:
             reason = f"{type(error).__name__}: {error}"
@@ -224,8 +256,8 @@ def objective(run: Run):
 
 
 def space_hash(space: Space) -> str:
-    """What the trials of a study depend on: every section but the budget and the selection."""
-    return digest(space.model_dump(mode="json", exclude={"budget", "select"}))
+    """What the trials of a study depend on: every section but budget, selection and strategy."""
+    return digest(space.model_dump(mode="json", exclude={"budget", "select", "strategy"}))
 
 
 class StudyMismatch(Exception):
@@ -233,14 +265,15 @@ class StudyMismatch(Exception):
 
 
 def open_study(space: Space, target: str, storage: str, seed: int) -> optuna.Study:
-    """Create the study, or load it when it exists and was made from the same space and target."""
-    budget = space.budget.trials
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, budget // 3)))
+    """Create the study, or load it when it exists and was made from the same space and target.
+
+    The sampler (`strategy.sampler`) is seeded with `seed` for a new study, and with a seed
+    derived from it and the number of trials so far for a continued one.
+    """
     study = optuna.create_study(
         storage=storage,
         study_name=space.name,
         directions=list(space.objectives.values()),
-        sampler=sampler,
         load_if_exists=True,
     )
     identity = {"space_hash": space_hash(space), "target": target}
@@ -254,6 +287,8 @@ def open_study(space: Space, target: str, storage: str, seed: int) -> optuna.Stu
             f"the study {space.name!r} in {storage} was made from a different space file or target "
             f"({stored['target']}); use another --out, or the same space and target to continue it"
         )
+    trials_so_far = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(space.strategy.sampler, sampler_seed(seed, trials_so_far), space)
     return study
 
 
@@ -261,21 +296,41 @@ def count(study: optuna.Study, *states: optuna.trial.TrialState) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def run_study(run: Run, study: optuna.Study, trials: int, timeout: float | None) -> optuna.Study:
-    """Run trials until `trials` completed trials exist in the study (or the timeout)."""
-    complete, fail = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
-    failures_before = count(study, fail)
+@dataclass
+class Outcome:
+    """How `run_study` ended: the budget reached, the timeout, or too many failures in a row."""
 
-    def stop_when_done(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        if count(study, complete) >= trials or count(study, fail) - failures_before >= trials:
+    completed: int
+    failures_in_a_row: int = 0
+    last_error: str = ""
+
+    def stopped_on_failures(self, limit: int) -> bool:
+        return self.failures_in_a_row >= limit
+
+
+def run_study(run: Run, study: optuna.Study, trials: int, timeout: float | None) -> Outcome:
+    """Run trials until `trials` completed trials exist in the study, the timeout, or
+    `strategy.max_failures` failed trials in a row."""
+    state = optuna.trial.TrialState
+    outcome = Outcome(completed=count(study, state.COMPLETE))
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == state.FAIL:
+            outcome.failures_in_a_row += 1
+            outcome.last_error = trial.user_attrs.get("error", "")
+        elif trial.state == state.COMPLETE:
+            outcome.failures_in_a_row = 0
+        outcome.completed = count(study, state.COMPLETE)
+        limit = run.space.strategy.max_failures
+        if outcome.completed >= trials or outcome.stopped_on_failures(limit):
             study.stop()
 
-    if count(study, complete) < trials:
+    if outcome.completed < trials:
         study.optimize(
             objective(run),
             timeout=timeout,
             catch=(Exception,),
-            callbacks=[stop_when_done],
+            callbacks=[after_trial],
             gc_after_trial=True,
         )
-    return study
+    return outcome

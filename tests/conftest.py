@@ -59,3 +59,46 @@ def write_space(tmp_path):
 def shared_cache(tmp_path_factory) -> Path:
     """One stage cache for the whole session, so the tiny base is built once."""
     return Path(os.environ.get("AUTOTUNE_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny(shared_cache):
+    """The tiny space, its data split and its base model (built once per session)."""
+    from autotune.candidates.base import resolve_base
+    from autotune.candidates.cache import StageCache
+    from autotune.candidates.data import load_dataset
+    from autotune.search.space import load_space
+
+    space = load_space(REPO / "spaces" / "tiny.yaml", "cpu")
+    dataset = load_dataset(space)
+    base = resolve_base(space, dataset, StageCache(shared_cache))
+    return space, dataset, base
+
+
+@pytest.fixture(scope="session")
+def candidate(tiny, tmp_path_factory):
+    """One short LoRA training of the tiny base, merged and exported to fp32."""
+    from autotune.candidates.export import ExportParams, export_onnx
+    from autotune.candidates.merge import merge_adapter
+    from autotune.candidates.train import TrainParams, train_adapter
+
+    space, dataset, base = tiny
+    root = tmp_path_factory.mktemp("candidate")
+    params = TrainParams(
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        learning_rate=2e-3,
+        epochs=1,
+        batch_size=16,
+        max_seq_len=128,
+        target_modules=tuple(space.train.target_modules),
+        seed=0,
+    )
+    (root / "adapter").mkdir()
+    train_adapter(base.path, dataset.train[:256], dataset.eval[:32], params, root / "adapter")
+    (root / "merged").mkdir()
+    merge_adapter(base.path, root / "adapter", root / "merged")
+    (root / "fp32").mkdir()
+    export_onnx(root / "merged", ExportParams("fp32", "cpu"), root / "fp32")
+    return root

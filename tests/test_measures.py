@@ -1,4 +1,5 @@
-"""The arithmetic of the evaluators: label scores, classification metrics, latency statistics."""
+"""The arithmetic of the evaluators: label scores, the shipped metric modules, latency
+statistics, memory tracking."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from autotune.evaluators.accuracy import classification_metrics, log_softmax, sequence_scores
-from autotune.evaluators.latency import summarize
+from autotune.evaluators.accuracy import load_metric, log_softmax, sequence_scores
+from autotune.evaluators.memory import track_memory
+from autotune.evaluators.stats import median_halfwidth, summarize
 
 
 def test_sequence_scores_by_hand():
@@ -24,15 +26,27 @@ def test_log_softmax_is_normalised():
     assert np.exp(values).sum() == pytest.approx(1.0)
 
 
-def test_classification_metrics_by_hand():
+def test_classification_module_by_hand():
     predictions = ["a", "a", "b", "b", "a"]
     references = ["a", "b", "b", "b", "c"]
-    accuracy, macro_f1, per_label = classification_metrics(predictions, references, ["a", "b", "c"])
+    figures = load_metric("classification").compute(
+        predictions=predictions, references=references, labels=["a", "b", "c"]
+    )
+    accuracy, macro_f1, per_label = figures["accuracy"], figures["macro_f1"], figures["per_label"]
     assert accuracy == pytest.approx(3 / 5)
     assert per_label["a"]["precision"] == pytest.approx(1 / 3) and per_label["a"]["recall"] == 1.0
     assert per_label["b"]["precision"] == 1.0 and per_label["b"]["recall"] == pytest.approx(2 / 3)
     assert per_label["c"]["f1"] == 0.0
     assert macro_f1 == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    # Rows: reference a, b, c; columns: predicted a, b, c.
+    assert figures["confusion_matrix"]["matrix"] == [[1, 0, 0], [1, 2, 0], [1, 0, 0]]
+
+
+def test_exact_match_module_strips_spaces():
+    figures = load_metric("exact_match").compute(
+        predictions=[" yes", "no ", "maybe"], references=["yes", "no", "never"]
+    )
+    assert figures == {"exact_match": pytest.approx(2 / 3)}
 
 
 def test_summarize():
@@ -41,3 +55,22 @@ def test_summarize():
     assert stats["mean"] == pytest.approx(22.0)
     assert stats["p90"] == pytest.approx(np.percentile([1, 2, 3, 4, 100], 90))
     assert stats["cv"] == pytest.approx(stats["std"] / stats["mean"])
+
+
+def test_median_halfwidth_by_hand():
+    # n = 100: the interval runs from the 41st to the 60th value (ranks 50 -/+ 10, 0-based 40, 59).
+    samples = [float(v) for v in range(1, 101)]
+    assert median_halfwidth(samples) == pytest.approx(9.5 / 50.5)
+    assert median_halfwidth([5.0] * 50) == 0.0
+    assert median_halfwidth([1.0, 2.0, 3.0]) == math.inf  # too few for an interval
+
+
+def test_track_memory_sees_an_allocation():
+    with track_memory("cpu") as memory:
+        block = np.ones(200 * 2**20 // 8)  # 200 MiB, written so that it is resident
+        del block
+    assert memory.model_mem_mb > 150
+    assert memory.peak_mem_mb >= memory.model_mem_mb
+    with track_memory("cpu") as quiet:
+        pass
+    assert quiet.model_mem_mb < 50  # the earlier peak was reset, not carried over

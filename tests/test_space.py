@@ -47,6 +47,15 @@ def test_shipped_spaces_are_valid():
         ({"objectives": {"accuracy": "up"}}, "objectives.accuracy", "maximize"),
         ({"select": {"prefer": "size_mb"}}, "select.prefer", "one of the objectives"),
         ({"data": {"eval_fraction": 1.5}}, "data.eval_fraction", "less than 1"),
+        ({"objectives": {"gpu_mem_mb": "minimize"}}, "objectives.gpu_mem_mb", "only on target"),
+        ({"constraints": {"peak_mem_mb.p50": "<= 9"}}, "constraints.peak_mem_mb.p50", "metric"),
+        ({"latency": {"repeats": 20, "max_repeats": 10}}, "latency", "max_repeats >= repeats"),
+        ({"latency": {"stable": 2}}, "latency.stable", "less than 1"),
+        (
+            {"data": {"labels": None, "metric": "bleu_from_the_hub"}},
+            "data.metric",
+            "shipped with autotune",
+        ),
     ],
 )
 def test_broken_space_names_file_field_and_expectation(write_space, changes, field, expected):
@@ -68,6 +77,17 @@ def test_yaml_is_read_safely(write_space):
     path = write_space(text="name: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(SpaceError, match="not valid YAML"):
         load_space(path, "cpu")
+
+
+def test_memory_and_size_are_objectives(write_space):
+    changes = {
+        "objectives": {"e2e_ms": None, "peak_mem_mb": "minimize"},
+        "constraints": {"size_mb": "<= 100", "model_mem_mb": "<= 500"},
+    }
+    space = load_space(write_space(changes), "cpu")
+    assert list(space.objectives) == ["accuracy", "peak_mem_mb"]
+    cuda = write_space({"objectives": {"accuracy": "maximize", "gpu_mem_mb": "minimize"}})
+    assert "gpu_mem_mb" in load_space(cuda, "cuda").objectives
 
 
 def test_bf16_is_valid_on_cuda_only(write_space):

@@ -16,54 +16,14 @@ import onnx
 import pandas as pd
 import pytest
 import torch
-from autotune.candidates.base import resolve_base
-from autotune.candidates.cache import StageCache
-from autotune.candidates.data import load_dataset
 from autotune.candidates.export import ExportParams, export_onnx
-from autotune.candidates.merge import merge_adapter
-from autotune.candidates.train import TrainParams, encode, train_adapter
+from autotune.candidates.train import encode
 from autotune.evaluators.accuracy import measure_accuracy
 from autotune.evaluators.latency import LatencySettings, fixed_length_prompt, measure_latency
 from autotune.evaluators.runtime import ModelFolderError, open_model
-from autotune.search.space import load_space
-
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def tiny(shared_cache):
-    space = load_space(REPO / "spaces" / "tiny.yaml", "cpu")
-    dataset = load_dataset(space)
-    base = resolve_base(space, dataset, StageCache(shared_cache))
-    return space, dataset, base
-
-
-@pytest.fixture(scope="session")
-def candidate(tiny, tmp_path_factory):
-    """One short LoRA training of the tiny base, merged and exported to fp32."""
-    space, dataset, base = tiny
-    root = tmp_path_factory.mktemp("candidate")
-    params = TrainParams(
-        lora_r=8,
-        lora_alpha=16,
-        lora_dropout=0.0,
-        learning_rate=2e-3,
-        epochs=1,
-        batch_size=16,
-        max_seq_len=128,
-        target_modules=tuple(space.train.target_modules),
-        seed=0,
-    )
-    (root / "adapter").mkdir()
-    train_adapter(base.path, dataset.train[:256], dataset.eval[:32], params, root / "adapter")
-    (root / "merged").mkdir()
-    merge_adapter(base.path, root / "adapter", root / "merged")
-    (root / "fp32").mkdir()
-    export_onnx(root / "merged", ExportParams("fp32", "cpu"), root / "fp32")
-    return root
 
 
 def test_tiny_base_is_a_phi3_folder_the_builder_reads(tiny):
@@ -119,9 +79,7 @@ def test_label_scoring_on_onnx_agrees_with_torch(tiny, candidate):
 
     _, dataset, _ = tiny
     examples = dataset.eval[:24]
-    onnx_result = measure_accuracy(
-        candidate / "fp32", "cpu", examples, dataset.labels, threads=1, batch_size=7
-    )
+    onnx_result = measure_accuracy(candidate / "fp32", "cpu", examples, dataset.labels, threads=1)
     model = AutoModelForCausalLM.from_pretrained(candidate / "merged").eval()
     tokenizer = AutoTokenizer.from_pretrained(candidate / "merged")
     torch_predictions = []
@@ -154,12 +112,17 @@ def test_latency_of_a_real_model(candidate, tiny):
     _, dataset, _ = tiny
     settings = LatencySettings(prompt_tokens=32, new_tokens=6, warmup=1, repeats=5, threads=1)
     texts = [e.prompt for e in dataset.eval]
-    stats = measure_latency(candidate / "fp32", "cpu", texts, settings)
+    result = measure_latency(candidate / "fp32", "cpu", texts, settings)
+    stats = result.stats
     assert set(stats) == {"ttft_ms", "decode_ms", "e2e_ms", "tokens_per_s"}
+    assert result.repeats == 5 and all(len(v) == 5 for v in result.samples.values())
     for values in stats.values():
         assert values["p50"] > 0 and values["p90"] >= values["p50"] and values["cv"] >= 0
-    # The request is the prefill plus the decode steps: e2e >= ttft + one decode step.
-    assert stats["e2e_ms"]["mean"] >= stats["ttft_ms"]["mean"] + stats["decode_ms"]["mean"] * 0.99
+    # A task request is a prefill plus 5 decode steps: e2e > ttft is not guaranteed (its prompt
+    # is shorter), but e2e > 5 decode steps is.
+    assert stats["e2e_ms"]["p50"] > 5 * stats["decode_ms"]["p50"]
+    assert stats["tokens_per_s"]["p50"] == pytest.approx(6 / stats["e2e_ms"]["p50"] * 1e3, rel=0.2)
+    assert result.memory.peak_mem_mb > 0 and result.memory.model_mem_mb >= 0
     tokenizer = og.Tokenizer(open_model(candidate / "fp32", "cpu", 1))
     assert len(fixed_length_prompt(tokenizer, texts[:2], 500)) == 500
 
@@ -205,8 +168,10 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
     result = run_autotune(space, out, shared_cache, "--trials", "3", "--seed", "1")
     assert result.returncode == 0, result.stderr[-3000:]
 
-    trials = pd.read_csv(out / "trials.csv")
-    assert (trials["state"] == "COMPLETE").sum() == 3
+    table = pd.read_csv(out / "trials.csv")
+    trials = table[table["state"] == "COMPLETE"]
+    assert len(trials) == 3
+    assert set(table["state"]) == {"COMPLETE", "WAITING"}  # siblings queued beyond the budget
     for column in (
         "lora_r",
         "learning_rate",
@@ -220,8 +185,15 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
         "seconds.export",
         "error",
     ):
-        assert column in trials.columns
+        assert column in table.columns
     assert trials["accuracy"].between(0, 1).all() and (trials["e2e_ms.p50"] > 0).all()
+    # Trial 0 trained; trials 1 and 2 are its precision siblings: they reuse its adapter.
+    assert list(trials["sibling_of"].fillna(-1)) == [-1, 0, 0]
+    assert trials["precision"].nunique() == 3 and trials["lora_r"].nunique() == 1
+    full = trials.loc[0, ["seconds.train", "seconds.export", "seconds.measure"]].sum()
+    for sibling in (1, 2):
+        assert trials.loc[sibling, "seconds.train"] < 0.1 * trials.loc[0, "seconds.train"]
+        assert trials.loc[sibling].filter(like="seconds.").sum() < full
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "## The answer" in report and "pareto.png" in report
@@ -254,9 +226,11 @@ def assert_generates(model_dir: Path) -> None:
 def test_failing_trials_are_recorded_and_the_study_goes_on(write_space, shared_cache, tmp_path):
     space = write_space({"train": {"target_modules": ["no_such_proj"], "epochs": 1}})
     out = tmp_path / "run"
-    result = run_autotune(space, out, shared_cache, "--trials", "2")
+    result = run_autotune(space, out, shared_cache, "--trials", "4", "--max-failures", "2")
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr and "no trial completed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "stopped after 2 failed trials in a row (--max-failures 2)" in result.stderr
+    assert "no_such_proj" in result.stderr
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials["state"]) == ["FAIL", "FAIL"]
     assert trials["error"].str.contains("no_such_proj").all()
@@ -310,3 +284,26 @@ def test_the_tiny_space_learns_the_task(write_space, shared_cache, tmp_path):
     selection = json.loads((tmp_path / "run" / "selected" / "selection.json").read_text())
     assert selection["metrics"]["accuracy"] >= 0.6  # chance is 0.25
     assert selection["metrics"]["macro_f1"] >= 0.55
+
+
+def test_label_scoring_agrees_with_greedy_generation(tiny, candidate):
+    """Where greedy generation's first word is a label, label scoring predicts that label."""
+    import onnxruntime_genai as og
+    from autotune.evaluators.accuracy import generate_greedy, score_labels
+    from autotune.evaluators.runtime import special_ids
+
+    _, dataset, _ = tiny
+    examples = dataset.eval[:80]
+    model = open_model(candidate / "fp32", "cpu", 1)
+    tokenizer = og.Tokenizer(model)
+    eos = special_ids(candidate / "fp32")[0]
+    scored = score_labels(model, tokenizer, examples, dataset.labels, eos)
+    texts = generate_greedy(model, tokenizer, examples, 3)
+    generated = [(text.split() or [""])[0] for text in texts]
+    pairs = [(s, g) for s, g in zip(scored, generated, strict=True) if g in dataset.labels]
+    assert len(pairs) >= 60, generated
+    # Scoring also weighs EOS after the label, greedy only the first token: on this briefly
+    # trained model they agree on about 80% (a position off by one would fall near chance); on
+    # the fully trained tiny model they agree on all 592 (bench/label_scoring.py).
+    agree = sum(s == g for s, g in pairs) / len(pairs)
+    assert agree >= 0.75, (agree, len(pairs))

@@ -1,0 +1,96 @@
+"""One candidate's measurements, as the study records them and `autotune bench` reports them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autotune.candidates.data import Example
+from autotune.evaluators.accuracy import AccuracyResult, measure_accuracy
+from autotune.evaluators.environment import describe
+from autotune.evaluators.footprint import folder_size_mb
+from autotune.evaluators.latency import LatencyResult, LatencySettings, measure_latency
+
+
+def latency_settings(section: Any) -> LatencySettings:
+    """LatencySettings from a space's `latency` section."""
+    return LatencySettings(**section.model_dump(exclude={"stat"}))
+
+
+def flat_metrics(
+    accuracy: AccuracyResult | None, latency: LatencyResult, model_dir: Path
+) -> dict[str, float]:
+    """Metrics by the names a space uses: accuracy, macro_f1, size_mb, peak_mem_mb,
+    model_mem_mb, gpu_mem_mb (cuda) and `<latency figure>.<statistic>`."""
+    metrics: dict[str, float] = {
+        "size_mb": folder_size_mb(model_dir),
+        "peak_mem_mb": latency.memory.peak_mem_mb,
+        "model_mem_mb": latency.memory.model_mem_mb,
+    }
+    if latency.memory.gpu_peak_mb is not None:
+        metrics["gpu_mem_mb"] = latency.memory.gpu_peak_mb
+    if accuracy is not None:
+        metrics["accuracy"] = accuracy.accuracy
+        if accuracy.macro_f1 is not None:
+            metrics["macro_f1"] = accuracy.macro_f1
+    for name, stats in latency.stats.items():
+        metrics.update({f"{name}.{stat}": value for stat, value in stats.items()})
+    return metrics
+
+
+@dataclass
+class Benchmark:
+    """Everything `autotune bench` measured on one model folder, and where."""
+
+    model_dir: Path
+    target: str
+    metrics: dict[str, float]
+    latency: LatencyResult
+    accuracy: AccuracyResult | None
+    seconds: dict[str, float]
+    environment: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_dir": str(self.model_dir),
+            "target": self.target,
+            "metrics": self.metrics,
+            "latency": self.latency.to_json(),
+            "accuracy": self.accuracy.to_json() if self.accuracy else None,
+            "seconds": self.seconds,
+            "environment": self.environment,
+        }
+
+
+def benchmark(
+    model_dir: Path,
+    target: str,
+    settings: LatencySettings,
+    examples: list[Example] | None = None,
+    labels: list[str] | None = None,
+    metric: str = "exact_match",
+) -> Benchmark:
+    """Latency (always) and accuracy (when examples are given) of an ORT-genai model folder."""
+    seconds: dict[str, float] = {}
+    accuracy = None
+    if examples:
+        start = time.perf_counter()
+        accuracy = measure_accuracy(
+            model_dir, target, examples, labels, metric=metric, threads=settings.threads
+        )
+        seconds["accuracy"] = time.perf_counter() - start
+    start = time.perf_counter()
+    prompts = [e.prompt for e in examples] if examples else []
+    latency = measure_latency(model_dir, target, prompts, settings)
+    seconds["latency"] = time.perf_counter() - start
+    return Benchmark(
+        model_dir=Path(model_dir),
+        target=target,
+        metrics=flat_metrics(accuracy, latency, model_dir),
+        latency=latency,
+        accuracy=accuracy,
+        seconds=seconds,
+        environment=describe(target),
+    )

@@ -1,0 +1,57 @@
+"""The Optuna sampler a study uses, by name: tpe (default), nsga2, gp, random or grid.
+
+Every sampler is seeded. A resumed study (or another worker) passes a different `seed` (see
+`sampler_seed`), so it does not replay the random draws of the first run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+from autotune.candidates.cache import digest
+from autotune.search.space import Choices, Range, Space
+
+
+def sampler_seed(seed: int, trials_so_far: int) -> int:
+    """The seed of a sampler that starts after `trials_so_far` trials: `seed` for a new study."""
+    if trials_so_far == 0:
+        return seed
+    return int(digest({"seed": seed, "trials": trials_so_far}), 16) % 2**31
+
+
+def grid_values(space: Space) -> dict[str, list[Any]]:
+    """Each searched knob's values for a grid; ValueError naming a knob with no finite grid."""
+    grid: dict[str, list[Any]] = {}
+    for name, knob in space.search.items():
+        if isinstance(knob, Choices):
+            grid[name] = list(knob.choices)
+        elif isinstance(knob, Range) and knob.step:
+            values = np.arange(knob.low, knob.high + knob.step / 2, knob.step)
+            grid[name] = [v.item() for v in values]
+        elif isinstance(knob, Range):
+            raise ValueError(
+                f"search.{name}: the grid sampler needs {{choices: [...]}} or a range with a step"
+            )
+    return grid
+
+
+def make_sampler(name: str, seed: int, space: Space) -> optuna.samplers.BaseSampler:
+    """A seeded sampler; the study's constraints (`trial.set_constraint`) guide all but random
+    and grid."""
+    budget = space.budget.trials
+    if name == "tpe":
+        startup = max(2, min(10, budget // 3))
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    if name == "nsga2":
+        # A population the budget can breed a few generations of.
+        population = max(4, min(50, budget // 3))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(2, min(10, budget // 3)))
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(grid_values(space), seed=seed)
+    raise ValueError(f"unknown sampler {name!r}")
