@@ -63,10 +63,17 @@ class StageCache:
         tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             build(tmp)
-            manifest = {"stage": stage, "key": key, "seconds": time.perf_counter() - start}
+            manifest = {
+                "stage": stage,
+                "key": key,
+                "seconds": time.perf_counter() - start,
+                "cpu_seconds": time.process_time() - cpu_start,  # all threads of this process
+            }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+            if self.has(stage, key):  # another process built it meanwhile: keep theirs
+                return final
             if final.exists():  # an incomplete entry (no manifest) left by a crash
                 shutil.rmtree(final)
             os.replace(tmp, final)

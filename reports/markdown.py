@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import platform
-from importlib.metadata import version
-from pathlib import Path
-
 import pandas as pd
+from autotune.evaluators.environment import describe
 from autotune.search.pareto import Selection
 from autotune.search.space import Space, is_metric_column, split_metric
-
-PACKAGES = ("torch", "transformers", "peft", "optuna", "onnxruntime", "onnxruntime-genai")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -27,24 +22,13 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def environment() -> dict[str, str]:
-    info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": _cpu_name()}
-    for package in PACKAGES:
-        try:
-            info[package] = version(package)
-        except Exception:  # not installed
-            continue
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def environment(target: str) -> str:
+    """One line: CPU, cores, GPUs and package versions (as measurements record them)."""
+    machine = describe(target)
+    parts = [f"{machine['cpu']}, {machine['usable_cores']} cores"]
+    parts += [f"GPU {gpu['name']}" for gpu in machine["gpus"]]  # type: ignore[union-attr]
+    parts += [f"{k} {v}" for k, v in machine["versions"].items()]  # type: ignore[union-attr]
+    return ", ".join(parts)
 
 
 def report_markdown(
@@ -72,7 +56,7 @@ def report_markdown(
             f"{c.removeprefix('seconds.')} {frame[c].sum():.1f} s" for c in stage_cols
         )
         lines.append(f"- time per stage, all trials: {totals}")
-    lines.append("- environment: " + ", ".join(f"{k} {v}" for k, v in environment().items()))
+    lines.append(f"- environment: {environment(target)}")
     lines += ["", "## The answer", ""]
     if selection.chosen is None:
         lines.append(f"No candidate selected: {selection.reason}.")

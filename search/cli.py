@@ -163,6 +163,12 @@ def dry_run(space: Space, args: argparse.Namespace) -> int:
     print(f"  objectives: {space.objectives}")
     print(f"  constraints: {[str(c) for c in space.parsed_constraints()]}")
     print(f"  select: best {space.preferred_objective()} on the feasible Pareto front")
+    strategy = space.strategy
+    print(
+        f"  strategy: sampler {strategy.sampler}, siblings over {space.expanded_knobs() or 'none'}"
+        f", pruning {'on' if strategy.prune else 'off'}, stop after {strategy.max_failures} "
+        "failures in a row"
+    )
     print(
         f"  budget: {space.budget.trials} completed trials"
         + (f", timeout {space.budget.timeout:.0f} s" if space.budget.timeout else "")
@@ -201,23 +207,33 @@ def run(space: Space, args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(space.train.threads)
-    import optuna
-    from autotune.reports.outputs import write_outputs
-    from autotune.search.progress import Progress
-    from autotune.search.resume import RunFolderBusy, RunLock, requeue_interrupted
-    from autotune.search.study import StudyMismatch, count, open_study, prepare_run, run_study
-    from autotune.search.summary import print_summary
+    from autotune.search.resume import RunFolderBusy, RunLock
 
-    start = time.perf_counter()
     out = (args.out or Path("runs") / space.name).resolve()
     if args.resume and not (out / "study.db").is_file():
         raise UsageError(f"--resume: no study to continue in {out} (no study.db)")
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        with RunLock(out):
+            return run_locked(space, args, out)
+    except RunFolderBusy as error:
+        raise UsageError(str(error)) from None
+
+
+def run_locked(space: Space, args: argparse.Namespace, out: Path) -> int:
+    """The study in the run folder `out`, which this process holds."""
+    import optuna
+    from autotune.reports.outputs import write_outputs
+    from autotune.search.progress import Progress
+    from autotune.search.resume import requeue_interrupted
+    from autotune.search.study import StudyMismatch, count, open_study, prepare_run, run_study
+    from autotune.search.summary import print_summary
+
+    start = time.perf_counter()
     progress = Progress(quiet=args.quiet)
     try:
-        RunLock(out).acquire()
         study = open_study(space, args.target, f"sqlite:///{out / 'study.db'}", args.seed)
-    except (StudyMismatch, RunFolderBusy) as error:
+    except StudyMismatch as error:
         raise UsageError(str(error)) from None
     requeued = requeue_interrupted(study)
     if requeued:
@@ -244,13 +260,9 @@ def run(space: Space, args: argparse.Namespace) -> int:
         )
         return 130
     print_summary(study, space, outputs)
-    limit = space.strategy.max_failures
-    if outcome is not None and outcome.stopped_on_failures(limit):
-        print(
-            f"autotune: stopped after {outcome.failures_in_a_row} failed trials in a row "
-            f"(--max-failures {limit}); the last: {outcome.last_error}; see trials/*/error.log",
-            file=sys.stderr,
-        )
+    stopped = outcome.stop_reason(space.strategy) if outcome is not None else None
+    if stopped:
+        print(f"autotune: {stopped}; see trials.csv and trials/*/error.log", file=sys.stderr)
         return 1
     if completed == 0:
         print(

@@ -1,8 +1,14 @@
 """Early stop of hopeless training (Optuna cannot prune multi-objective studies by itself).
 
-During training the eval loss is taken at a few checkpoints. A training whose loss at a
-checkpoint is worse than the median of the earlier trainings at the same checkpoint is stopped and
-its trial recorded as PRUNED with the reason, once enough trainings have completed to compare.
+During training the eval loss is taken at a few checkpoints. From checkpoint `prune_from` on, a
+training whose loss is worse than the median of earlier trainings at the same checkpoint is
+stopped and its trial recorded as PRUNED with the reason, once `prune_after` trainings have
+completed. The first checkpoint is not judged by default: that early, the loss of a good training
+is often still above that of a bad one.
+
+A training configuration judged once keeps its verdict: one that completed is never pruned later
+(its siblings and repeats reuse it), and one that was pruned is pruned again at once, without
+training, when the sampler proposes it again.
 """
 
 from __future__ import annotations
@@ -12,28 +18,58 @@ import statistics
 import optuna
 
 CHECKPOINT_LOSSES = "checkpoint_losses"  # trial user attribute: eval loss at each checkpoint
-ADAPTER_KEY = "adapter_key"  # trial user attribute: which adapter a trial used
+ADAPTER_KEY = "adapter_key"  # trial user attribute: which training configuration a trial used
+PRUNED = "pruned"  # trial user attribute: why it was pruned
 
 
-def earlier_losses(study: optuna.Study, checkpoint: int) -> list[float]:
-    """Eval losses at `checkpoint` of the completed trials' distinct adapters."""
+def _trials(study: optuna.Study, state: optuna.trial.TrialState) -> list:
+    return study.get_trials(deepcopy=False, states=(state,))
+
+
+def earlier_losses(study: optuna.Study, checkpoint: int, exclude: str = "") -> list[float]:
+    """Eval losses at `checkpoint` of the completed trials' distinct adapters (but `exclude`)."""
     by_adapter: dict[str, float] = {}
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    for trial in complete:
+    for trial in _trials(study, optuna.trial.TrialState.COMPLETE):
         losses = trial.user_attrs.get(CHECKPOINT_LOSSES) or []
-        if checkpoint < len(losses):
-            by_adapter[trial.user_attrs.get(ADAPTER_KEY, str(trial.number))] = losses[checkpoint]
+        key = trial.user_attrs.get(ADAPTER_KEY, str(trial.number))
+        if checkpoint < len(losses) and key != exclude:
+            by_adapter[key] = losses[checkpoint]
     return list(by_adapter.values())
 
 
-class MedianRule:
-    """Called with (checkpoint index, eval loss); raises optuna.TrialPruned when hopeless."""
+def earlier_verdict(study: optuna.Study, adapter_key: str) -> str | None:
+    """'complete' when a trial with this adapter completed, else the reason one was pruned."""
+    for trial in _trials(study, optuna.trial.TrialState.COMPLETE):
+        if trial.user_attrs.get(ADAPTER_KEY) == adapter_key:
+            return "complete"
+    for trial in _trials(study, optuna.trial.TrialState.PRUNED):
+        if trial.user_attrs.get(ADAPTER_KEY) == adapter_key:
+            return f"as trial {trial.number}: {trial.user_attrs.get(PRUNED, '')}"
+    return None
 
-    def __init__(self, study: optuna.Study, checkpoints: int, prune_after: int):
-        self.study, self.checkpoints, self.prune_after = study, checkpoints, prune_after
+
+class MedianRule:
+    """Called with (checkpoint index, eval loss) during one training; raises optuna.TrialPruned
+    when the training is hopeless. The losses seen so far stay on the trial."""
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        adapter_key: str,
+        checkpoints: int,
+        prune_after: int,
+        prune_from: int = 2,
+    ):
+        self.trial, self.adapter_key = trial, adapter_key
+        self.checkpoints, self.prune_after, self.prune_from = checkpoints, prune_after, prune_from
+        self.losses: list[float] = []
 
     def __call__(self, checkpoint: int, loss: float) -> None:
-        earlier = earlier_losses(self.study, checkpoint)
+        self.losses.append(loss)
+        self.trial.set_user_attr(CHECKPOINT_LOSSES, list(self.losses))
+        if checkpoint + 1 < self.prune_from:
+            return
+        earlier = earlier_losses(self.trial.study, checkpoint, exclude=self.adapter_key)
         if len(earlier) < self.prune_after:
             return
         median = statistics.median(earlier)

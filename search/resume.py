@@ -2,7 +2,9 @@
 
 A process killed mid-trial leaves that trial RUNNING in the study. When the same command runs
 again, the trial is marked FAIL (its reason says it was interrupted) and its parameters are queued
-again, so the study ends with the number of completed trials it was asked for.
+again, so the study ends with the number of completed trials it was asked for. A retry is queued
+behind the trials already waiting (the siblings the interrupted trial queued, say); when the
+budget is reached first it stays queued for a later run.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ class RunFolderBusy(Exception):
 
 
 class RunLock:
-    """An exclusive lock on a run folder for the life of the process (released by the OS)."""
+    """An exclusive lock on a run folder, held inside a `with` block (or until the process ends:
+    the OS releases it then, even after kill -9)."""
 
     def __init__(self, folder: Path):
         self.path = Path(folder) / "autotune.lock"
@@ -45,6 +48,17 @@ class RunLock:
         handle.flush()
         self._handle = handle
         return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file releases the lock
+            self._handle = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def requeue_interrupted(study: optuna.Study) -> list[int]:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import optuna
 from autotune.candidates.cache import digest
+from autotune.search.siblings import export_combinations
 from autotune.search.space import Choices, Range, Space
 
 
@@ -37,19 +38,26 @@ def grid_values(space: Space) -> dict[str, list[Any]]:
     return grid
 
 
+def startup_trials(space: Space) -> int:
+    """Random trials before a model-based sampler takes over: a third of the trainings the budget
+    allows (2 to 5), each counted with its precision siblings."""
+    combinations = max(1, len(export_combinations(space, {})))
+    trainings = space.budget.trials // combinations
+    return max(2, min(5, trainings // 3)) * combinations
+
+
 def make_sampler(name: str, seed: int, space: Space) -> optuna.samplers.BaseSampler:
     """A seeded sampler; the study's constraints (`trial.set_constraint`) guide all but random
     and grid."""
     budget = space.budget.trials
     if name == "tpe":
-        startup = max(2, min(10, budget // 3))
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(space))
     if name == "nsga2":
         # A population the budget can breed a few generations of.
         population = max(4, min(50, budget // 3))
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(2, min(10, budget // 3)))
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(space))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":

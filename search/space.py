@@ -225,13 +225,16 @@ class StrategySection(_Strict):
     # Export knobs whose other values are queued as sibling trials each time a new adapter is
     # trained (they reuse it); None: every export knob the space searches; []: no siblings.
     expand: list[str] | None = None
-    # Stop a training whose eval loss at a checkpoint is worse than the median of earlier
-    # trainings at that checkpoint, once `prune_after` trainings have completed.
+    # Stop a training whose eval loss at a checkpoint (from `prune_from` on) is worse than the
+    # median of earlier trainings at that checkpoint, once `prune_after` trainings completed.
     prune: bool = True
     checkpoints: int = Field(3, ge=1, le=20)
+    prune_from: int = Field(2, ge=1)
     prune_after: int = Field(3, ge=1)
-    # Stop the study after this many failed trials in a row.
+    # Stop the study after this many failed trials in a row, or this many pruned trials in a row
+    # (a sampler that keeps proposing what the pruning rule stops).
     max_failures: int = Field(5, ge=1)
+    max_pruned: int = Field(20, ge=1)
 
     @field_validator("expand")
     @classmethod

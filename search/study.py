@@ -29,10 +29,16 @@ from autotune.evaluators.environment import describe
 from autotune.evaluators.measurement import benchmark, latency_settings
 from autotune.search.params import export_params, suggest, train_params
 from autotune.search.progress import Progress
-from autotune.search.pruning import ADAPTER_KEY, CHECKPOINT_LOSSES, MedianRule
+from autotune.search.pruning import (
+    ADAPTER_KEY,
+    CHECKPOINT_LOSSES,
+    PRUNED,
+    MedianRule,
+    earlier_verdict,
+)
 from autotune.search.samplers import make_sampler, sampler_seed
 from autotune.search.siblings import enqueue_siblings
-from autotune.search.space import LATENCY_METRICS, Space, split_metric
+from autotune.search.space import LATENCY_METRICS, Space, StrategySection, split_metric
 
 MEASUREMENT = "measurement.json"
 
@@ -131,14 +137,19 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
 
 
 def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[str, Path]:
-    """The adapter's key and folder. A training may be pruned at its checkpoints; an adapter
-    taken from the cache has its checkpoint losses judged the same way, so a trial's fate does
-    not depend on what the cache holds."""
+    """The adapter's key and folder. A new training may be pruned at its checkpoints (see
+    search/pruning.py); a configuration pruned before is pruned again without training."""
     key = digest({"base": run.base.key, "data": data_identity(run), "train": asdict(training)})
     trial.set_user_attr(ADAPTER_KEY, key)
     strategy = run.space.strategy
-    rule = MedianRule(trial.study, strategy.checkpoints, strategy.prune_after)
-    hook = rule if strategy.prune else None
+    verdict = earlier_verdict(trial.study, key) if strategy.prune else "complete"
+    if verdict is not None and verdict != "complete":
+        raise optuna.TrialPruned(f"pruned before, {verdict}")
+    rule = None
+    if verdict is None:
+        rule = MedianRule(
+            trial, key, strategy.checkpoints, strategy.prune_after, strategy.prune_from
+        )
     cached = run.cache.has("adapter", key)
     path = run.cache.get_or_build(
         "adapter",
@@ -151,12 +162,12 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
             out,
             trust_remote_code=run.space.model.trust_remote_code,
             checkpoints=strategy.checkpoints,
-            on_checkpoint=hook,
+            on_checkpoint=rule,
         ),
     )
-    if cached and hook is not None:
+    if cached and rule is not None:  # judged like a new training: the cache decides nothing
         for index, loss in enumerate(load_train_result(path).checkpoint_losses):
-            hook(index, loss)
+            rule(index, loss)
     return key, path
 
 
@@ -242,7 +253,7 @@ def objective(run: Run):
         try:
             return run_trial(trial, run)
         except optuna.TrialPruned as pruned:
-            trial.set_user_attr("pruned", str(pruned))
+            trial.set_user_attr(PRUNED, str(pruned))
             run.progress.trial_pruned(trial.number, str(pruned))
             raise
         except Exception as error:
@@ -298,31 +309,44 @@ def count(study: optuna.Study, *states: optuna.trial.TrialState) -> int:
 
 @dataclass
 class Outcome:
-    """How `run_study` ended: the budget reached, the timeout, or too many failures in a row."""
+    """How `run_study` ended: the budget, the timeout, or too many failed or pruned trials in a
+    row."""
 
     completed: int
     failures_in_a_row: int = 0
+    pruned_in_a_row: int = 0
     last_error: str = ""
 
-    def stopped_on_failures(self, limit: int) -> bool:
-        return self.failures_in_a_row >= limit
+    def stop_reason(self, strategy: StrategySection) -> str | None:
+        if self.failures_in_a_row >= strategy.max_failures:
+            return (
+                f"stopped after {self.failures_in_a_row} failed trials in a row "
+                f"(--max-failures {strategy.max_failures}); the last: {self.last_error}"
+            )
+        if self.pruned_in_a_row >= strategy.max_pruned:
+            return (
+                f"stopped after {self.pruned_in_a_row} pruned trials in a row "
+                f"(strategy.max_pruned {strategy.max_pruned}): the sampler keeps proposing "
+                "trainings the pruning rule stops"
+            )
+        return None
 
 
 def run_study(run: Run, study: optuna.Study, trials: int, timeout: float | None) -> Outcome:
-    """Run trials until `trials` completed trials exist in the study, the timeout, or
-    `strategy.max_failures` failed trials in a row."""
+    """Run trials until `trials` completed trials exist in the study, the timeout, or too many
+    failed or pruned trials in a row (`strategy.max_failures`, `strategy.max_pruned`)."""
     state = optuna.trial.TrialState
     outcome = Outcome(completed=count(study, state.COMPLETE))
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        outcome.failures_in_a_row = (
+            outcome.failures_in_a_row + 1 if trial.state == state.FAIL else 0
+        )
+        outcome.pruned_in_a_row = outcome.pruned_in_a_row + 1 if trial.state == state.PRUNED else 0
         if trial.state == state.FAIL:
-            outcome.failures_in_a_row += 1
             outcome.last_error = trial.user_attrs.get("error", "")
-        elif trial.state == state.COMPLETE:
-            outcome.failures_in_a_row = 0
         outcome.completed = count(study, state.COMPLETE)
-        limit = run.space.strategy.max_failures
-        if outcome.completed >= trials or outcome.stopped_on_failures(limit):
+        if outcome.completed >= trials or outcome.stop_reason(run.space.strategy):
             study.stop()
 
     if outcome.completed < trials:

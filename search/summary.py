@@ -23,7 +23,10 @@ def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> Non
         table.add_column(SHORT.get(name, name), no_wrap=True)
     for name in space.objectives:
         table.add_column(name, justify="right", no_wrap=True)
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
     for trial in study.get_trials(deepcopy=False):
+        if trial.state == optuna.trial.TrialState.WAITING:
+            continue
         params = trial.user_attrs.get("params", trial.params)
         metrics = trial.user_attrs.get("metrics", {})
         values = [f"{metric(metrics, n, space):.3g}" if metrics else "" for n in space.objectives]
@@ -32,6 +35,11 @@ def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> Non
         params_shown = [_fmt(params.get(n)) for n in space.search]
         table.add_row(f"{trial.number}{mark}", state, *params_shown, *values)
     console.print(table)
+    if waiting:
+        console.print(
+            f"{len(waiting)} queued trials (siblings or retries) were left for a later run: "
+            "a larger --trials with the same --out runs them first"
+        )
     console.print(f"selection: {outputs.selection.reason}")
     if outputs.selected:
         console.print(f"selected model: {outputs.selected}")

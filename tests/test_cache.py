@@ -51,3 +51,18 @@ def test_folder_digest_tracks_content(tmp_path):
     before = folder_digest(tmp_path)
     (tmp_path / "a.txt").write_text("2")
     assert folder_digest(tmp_path) != before
+
+
+def test_two_builders_of_one_entry_both_end_with_the_complete_one(tmp_path):
+    cache = StageCache(tmp_path)
+
+    def other_process_finishes_first(out):
+        (out / "weights.bin").write_bytes(b"mine")
+        # While this build runs, another builder of the same key completes its entry.
+        cache.get_or_build(
+            "onnx", "k", lambda theirs: (theirs / "weights.bin").write_bytes(b"theirs")
+        )
+
+    entry = cache.get_or_build("onnx", "k", other_process_finishes_first)
+    assert (entry / "weights.bin").read_bytes() == b"theirs" and (entry / MANIFEST).is_file()
+    assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["k"]  # no temporary folder left

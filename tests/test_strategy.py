@@ -8,9 +8,15 @@ import sys
 import optuna
 import pytest
 from autotune.candidates.train import checkpoint_steps
-from autotune.search.pruning import ADAPTER_KEY, CHECKPOINT_LOSSES, MedianRule
+from autotune.search.pruning import (
+    ADAPTER_KEY,
+    CHECKPOINT_LOSSES,
+    PRUNED,
+    MedianRule,
+    earlier_verdict,
+)
 from autotune.search.resume import INTERRUPTED, RunFolderBusy, RunLock, requeue_interrupted
-from autotune.search.samplers import grid_values, make_sampler, sampler_seed
+from autotune.search.samplers import grid_values, make_sampler, sampler_seed, startup_trials
 from autotune.search.siblings import sibling_params
 from autotune.search.space import SpaceError, load_space
 
@@ -118,16 +124,46 @@ def completed_training(study: optuna.Study, adapter: str, losses: list[float]) -
 
 def test_median_rule_prunes_worse_than_median_trainings():
     study = optuna.create_study(directions=["maximize", "minimize"])
-    rule = MedianRule(study, checkpoints=2, prune_after=3)
+
+    def rule(adapter: str = "new", prune_from: int = 1) -> MedianRule:
+        return MedianRule(study.ask(), adapter, checkpoints=2, prune_after=3, prune_from=prune_from)
+
     completed_training(study, "a", [1.0, 0.8])
     completed_training(study, "b", [2.0, 1.6])
-    rule(0, 9.0)  # two earlier trainings: too few to judge
+    rule()(0, 9.0)  # two earlier trainings: too few to judge
     completed_training(study, "b", [2.0, 1.6])  # a sibling: the same adapter counts once
-    rule(0, 9.0)
+    rule()(0, 9.0)
     completed_training(study, "c", [3.0, 2.4])
-    rule(0, 2.0)  # the median of 1, 2, 3: not worse
+    rule()(0, 2.0)  # the median of 1, 2, 3: not worse
+    rule(prune_from=2)(0, 9.0)  # the first checkpoint is not judged
+    judged = rule()
     with pytest.raises(optuna.TrialPruned, match=r"checkpoint 2 of 2 .* median 1.6000 of 3"):
-        rule(1, 1.7)
+        judged(1, 1.7)
+    assert judged.trial.user_attrs[CHECKPOINT_LOSSES] == [1.7]  # kept for a later verdict
+    # A training is not judged against its own earlier completion (it would raise the median).
+    rule("c")(1, 1.7)
+
+
+def test_a_configuration_keeps_its_verdict():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    assert earlier_verdict(study, "a") is None
+    completed_training(study, "a", [1.0])
+    assert earlier_verdict(study, "a") == "complete"
+    pruned = study.ask()
+    pruned.set_user_attr(ADAPTER_KEY, "b")
+    pruned.set_user_attr(PRUNED, "eval loss 2.0 at checkpoint 2 of 3 is worse")
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    assert (
+        earlier_verdict(study, "b")
+        == f"as trial {pruned.number}: eval loss 2.0 at checkpoint 2 of 3 is worse"
+    )
+
+
+def test_tpe_starts_with_whole_trainings(write_space):
+    tiny = load_space(write_space(), "cpu")  # 6 export settings, 24 trials: 4 trainings
+    assert startup_trials(tiny) == 2 * 6
+    plain = load_space(write_space({"strategy": {"expand": []}, "budget": {"trials": 30}}), "cpu")
+    assert startup_trials(plain) == 5
 
 
 def test_interrupted_trials_fail_and_run_again(tmp_path):
