@@ -198,6 +198,7 @@ def quiet_libraries() -> None:
     transformers.logging.disable_progress_bar()
     # Failed trials are reported by autotune itself, with the traceback in trials/<n>/error.log.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def run(space: Space, args: argparse.Namespace) -> int:

@@ -1,5 +1,9 @@
 """The Optuna sampler a study uses, by name: tpe (default), nsga2, gp, random or grid.
 
+TPE is multivariate: it models the knobs jointly, since the best learning rate depends on the
+rank (bench/search_efficiency.py: it reached 95% of the grid's hypervolume within a third of the
+grid's cost on 4 seeds of 5, against 3 of 5 with independent TPE).
+
 Every sampler is seeded. A resumed study (or another worker) passes a different `seed` (see
 `sampler_seed`), so it does not replay the random draws of the first run.
 """
@@ -39,11 +43,11 @@ def grid_values(space: Space) -> dict[str, list[Any]]:
 
 
 def startup_trials(space: Space) -> int:
-    """Random trials before a model-based sampler takes over: a third of the trainings the budget
-    allows (2 to 5), each counted with its precision siblings."""
+    """Random trials before a model-based sampler takes over: a fifth of the trainings the budget
+    allows (2 to 5), each counted with its precision siblings, which also teach the sampler."""
     combinations = max(1, len(export_combinations(space, {})))
     trainings = space.budget.trials // combinations
-    return max(2, min(5, trainings // 3)) * combinations
+    return max(2, min(5, trainings // 5)) * combinations
 
 
 def make_sampler(name: str, seed: int, space: Space) -> optuna.samplers.BaseSampler:
@@ -51,7 +55,9 @@ def make_sampler(name: str, seed: int, space: Space) -> optuna.samplers.BaseSamp
     and grid."""
     budget = space.budget.trials
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(space))
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=startup_trials(space), multivariate=True
+        )
     if name == "nsga2":
         # A population the budget can breed a few generations of.
         population = max(4, min(50, budget // 3))

@@ -163,7 +163,7 @@ def test_tpe_starts_with_whole_trainings(write_space):
     tiny = load_space(write_space(), "cpu")  # 6 export settings, 24 trials: 4 trainings
     assert startup_trials(tiny) == 2 * 6
     plain = load_space(write_space({"strategy": {"expand": []}, "budget": {"trials": 30}}), "cpu")
-    assert startup_trials(plain) == 5
+    assert startup_trials(plain) == 5  # 30 trainings: a fifth
 
 
 def test_interrupted_trials_fail_and_run_again(tmp_path):
