@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="autotune",
         description="Search LoRA ranks, learning rates and export precisions for the "
         "Pareto-best fine-tuned model on your hardware.",
+        epilog="other commands: 'autotune bench MODEL_DIR ...' measures a model folder; "
+        "'autotune cache ls|du|prune ...' manages the stage cache (each takes --help)",
     )
     parser.add_argument(
         "--space",
