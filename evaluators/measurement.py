@@ -71,8 +71,10 @@ def benchmark(
     examples: list[Example] | None = None,
     labels: list[str] | None = None,
     metric: str = "exact_match",
+    environment: dict[str, Any] | None = None,
 ) -> Benchmark:
-    """Latency (always) and accuracy (when examples are given) of an ORT-genai model folder."""
+    """Latency (always) and accuracy (when examples are given) of an ORT-genai model folder;
+    `environment` is the machine's `describe(target)` when the caller already has it."""
     seconds: dict[str, float] = {}
     accuracy = None
     if examples:
@@ -92,5 +94,5 @@ def benchmark(
         latency=latency,
         accuracy=accuracy,
         seconds=seconds,
-        environment=describe(target),
+        environment=environment or describe(target),
     )

@@ -8,6 +8,7 @@ from an earlier one only in its export settings reuses the trained and merged mo
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import traceback
@@ -55,6 +56,18 @@ class Run:
     base: BaseModel
     progress: Progress
     environment: dict[str, Any]
+
+    @functools.cached_property
+    def train_identity(self) -> str:
+        """What determines the training data: the examples of the split and the templates."""
+        split = [(e.prompt, e.completion) for e in self.dataset.train]
+        return digest({"train": split, "eval_size": len(self.dataset.eval)})
+
+    @functools.cached_property
+    def eval_identity(self) -> str:
+        """What the measurements are taken on: the eval examples and the labels."""
+        split = [(e.prompt, e.completion) for e in self.dataset.eval]
+        return digest({"eval": split, "labels": self.dataset.labels})
 
     def trial_dir(self, number: int) -> Path:
         path = self.out / "trials" / str(number)
@@ -139,14 +152,14 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
 def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[str, Path]:
     """The adapter's key and folder. A new training may be pruned at its checkpoints (see
     search/pruning.py); a configuration pruned before is pruned again without training."""
-    key = digest({"base": run.base.key, "data": data_identity(run), "train": asdict(training)})
+    key = digest({"base": run.base.key, "data": run.train_identity, "train": asdict(training)})
     trial.set_user_attr(ADAPTER_KEY, key)
     strategy = run.space.strategy
-    verdict = earlier_verdict(trial.study, key) if strategy.prune else "complete"
-    if verdict is not None and verdict != "complete":
+    verdict = earlier_verdict(trial.study, key) if strategy.prune else None
+    if verdict not in (None, "complete"):
         raise optuna.TrialPruned(f"pruned before, {verdict}")
-    rule = None
-    if verdict is None:
+    rule = None  # judges only configurations no earlier trial settled
+    if strategy.prune and verdict is None:
         rule = MedianRule(
             trial, key, strategy.checkpoints, strategy.prune_after, strategy.prune_from
         )
@@ -195,8 +208,7 @@ def make_measurement(run: Run, onnx_key: str, onnx_dir: Path) -> dict[str, Any]:
     key = digest(
         {
             "onnx": onnx_key,
-            "eval": [(e.prompt, e.completion) for e in run.dataset.eval],
-            "labels": run.dataset.labels,
+            "eval": run.eval_identity,
             "metric": str(metric_module),
             "latency": space.latency.model_dump(exclude={"stat"}),
             "target": run.target,
@@ -212,6 +224,7 @@ def make_measurement(run: Run, onnx_key: str, onnx_dir: Path) -> dict[str, Any]:
             run.dataset.eval,
             run.dataset.labels,
             str(metric_module),
+            environment=run.environment,
         )
         (out / MEASUREMENT).write_text(json.dumps(result.to_json(), indent=2))
 
@@ -225,12 +238,6 @@ def metric(metrics: dict[str, float], name: str, space: Space) -> float:
     if base in LATENCY_METRICS:
         return metrics[f"{base}.{stat or space.latency.stat}"]
     return metrics[base]
-
-
-def data_identity(run: Run) -> str:
-    """What determines the training data: the examples of the split and the templates."""
-    split = [(e.prompt, e.completion) for e in run.dataset.train]
-    return digest({"train": split, "eval_size": len(run.dataset.eval)})
 
 
 def save_record(
