@@ -10,6 +10,7 @@ entry that a later trial would trust.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,7 +18,8 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +57,23 @@ class StageCache:
         return (self.path(stage, key) / MANIFEST).is_file()
 
     def get_or_build(self, stage: str, key: str, build: Callable[[Path], Any]) -> Path:
-        """The entry's folder, built by `build(tmp_folder)` first when it is not cached."""
+        """The entry's folder, built by `build(tmp_folder)` first when it is not cached.
+
+        Processes sharing the cache build an entry once: a second one waits for the first's
+        build (a lock per entry) and then finds it complete."""
         final = self.path(stage, key)
         if self.has(stage, key):
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        with file_lock(self.root / LOCKS / f"{stage}-{key}"):
+            if self.has(stage, key):  # built by another process while this one waited
+                return final
+            self._build(stage, key, build)
+        return final
+
+    def _build(self, stage: str, key: str, build: Callable[[Path], Any]) -> None:
+        final = self.path(stage, key)
+        tmp = final.parent / f"{TMP_PREFIX}{key}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -72,14 +85,23 @@ class StageCache:
                 "cpu_seconds": time.process_time() - cpu_start,  # all threads of this process
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-            if self.has(stage, key):  # another process built it meanwhile: keep theirs
-                return final
+            if self.has(stage, key):  # built meanwhile by a process that took no lock: keep it
+                return
             if final.exists():  # an incomplete entry (no manifest) left by a crash
                 shutil.rmtree(final)
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return final
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on the file `path` (made if missing), held inside the `with` block;
+    waits for the holder, and the OS releases it if the holder dies."""
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 # --------------------------------------------------------------------------- inspecting the cache
@@ -87,6 +109,7 @@ class StageCache:
 # Stages the study writes; a cache may hold others (the command accepts those it finds).
 STAGES = ("base", "adapter", "merged", "onnx", "measure")
 TMP_PREFIX = ".tmp-"
+LOCKS = ".locks"  # one empty file per entry ever built, locked while it is built
 # Incomplete or temporary folders younger than this may belong to a build still running.
 LEFTOVER_GRACE_S = 3600.0
 

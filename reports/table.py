@@ -8,8 +8,10 @@ import math
 import optuna
 import pandas as pd
 from autotune.search.pareto import Candidate
+from autotune.search.resume import STALE
 from autotune.search.space import Space
 from autotune.search.study import metric
+from autotune.search.workers import WORKER
 
 
 def trials_frame(study: optuna.Study, space: Space) -> pd.DataFrame:
@@ -28,10 +30,14 @@ def trials_frame(study: optuna.Study, space: Space) -> pd.DataFrame:
                 c.violation(metric(metrics, c.metric, space)) <= 0 for c in constraints
             )
         row["error"] = (
-            attrs.get("error") or attrs.get("pruned") or trial.system_attrs.get("fail_reason", "")
+            attrs.get("error")
+            or attrs.get("pruned")
+            or trial.system_attrs.get("fail_reason", "")
+            or (STALE if trial.state == optuna.trial.TrialState.FAIL else "")
         )
         row["sibling_of"] = attrs.get("sibling_of")
         row["retry_of"] = attrs.get("retry_of")
+        row["worker"] = attrs.get(WORKER, "")
         row["onnx_dir"] = attrs.get("onnx_dir", "")
         rows.append(row)
     return pd.DataFrame(rows)

@@ -1,6 +1,7 @@
 """The `autotune` command: validate a space, run the study, write the run folder.
 
     autotune --space spaces/tiny.yaml --target cpu [--trials N] [--out DIR] [--seed S] [--dry-run]
+    autotune --space F --target T --storage URL [--study NAME] [--workers N]   (shared study)
     autotune bench MODEL_DIR --target cpu [--space FILE]     (see search/bench_command.py)
 
 Exit codes: 0 done; 1 the study ran but no trial completed, or it stopped on --max-failures;
@@ -12,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from autotune.search.errors import UsageError, require_gpu
 from autotune.search.space import SAMPLERS, Space, SpaceError, load_space, model_path, model_source
+from autotune.search.storage import DEFAULT_HEARTBEAT_S, MISSED_HEARTBEATS
 from autotune.spaces import DEFAULT_SPACE
 
 
@@ -76,6 +77,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="continue the study in --out (an error if there is none); the same command without "
         "--resume also continues it",
     )
+    shared = parser.add_argument_group(
+        "workers sharing one study (see README: Scaling out)",
+    )
+    shared.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the study's storage, shared by every worker that names it: "
+        "postgresql://USER@HOST/DB, mysql://..., sqlite:///PATH or journal:PATH "
+        "(default: <out>/study.db, one process)",
+    )
+    shared.add_argument("--study", metavar="NAME", help="study name (default: the space's name)")
+    shared.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="start N worker processes on this machine, each on its own GPU or CPU cores "
+        "(needs --storage)",
+    )
+    shared.add_argument(
+        "--heartbeat",
+        type=int,
+        default=DEFAULT_HEARTBEAT_S,
+        metavar="S",
+        help=f"seconds between a worker's heartbeats (database storages); a trial whose worker "
+        f"missed {MISSED_HEARTBEATS} is failed and run again (default {DEFAULT_HEARTBEAT_S})",
+    )
+    shared.add_argument("--worker-slot", help=argparse.SUPPRESS)  # K/N, set by --workers
     parser.add_argument(
         "--dry-run", action="store_true", help="validate the space and print the plan"
     )
@@ -99,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             return dry_run(space, args)
         if args.target == "cuda":
             require_gpu()
-        return run(space, args)
+        if args.heartbeat < 1:
+            raise UsageError("--heartbeat must be at least 1 second")
+        from autotune.search.launch import run
+
+        return run(space, args, argv)
     except SpaceError as error:
         print(f"autotune: error: {error}", file=sys.stderr)
         return 2
@@ -176,6 +209,14 @@ def dry_run(space: Space, args: argparse.Namespace) -> int:
         + (f", timeout {space.budget.timeout:.0f} s" if space.budget.timeout else "")
     )
     print(f"  out: {out}")
+    if args.storage:
+        from autotune.search.storage import StorageError, parse_storage
+
+        try:
+            spec = parse_storage(args.storage)
+        except StorageError as error:
+            raise UsageError(str(error)) from None
+        print(f"  storage: {spec.shown()} ({spec.kind}), study {args.study or space.name}")
     return 0
 
 
@@ -201,76 +242,3 @@ def quiet_libraries() -> None:
     # Failed trials are reported by autotune itself, with the traceback in trials/<n>/error.log.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-
-def run(space: Space, args: argparse.Namespace) -> int:
-    go_offline(space)
-    os.environ.setdefault("OMP_NUM_THREADS", str(space.train.threads))
-    quiet_libraries()
-    import torch
-
-    torch.set_num_threads(space.train.threads)
-    from autotune.search.resume import RunFolderBusy, RunLock
-
-    out = (args.out or Path("runs") / space.name).resolve()
-    if args.resume and not (out / "study.db").is_file():
-        raise UsageError(f"--resume: no study to continue in {out} (no study.db)")
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with RunLock(out):
-            return run_locked(space, args, out)
-    except RunFolderBusy as error:
-        raise UsageError(str(error)) from None
-
-
-def run_locked(space: Space, args: argparse.Namespace, out: Path) -> int:
-    """The study in the run folder `out`, which this process holds."""
-    import optuna
-    from autotune.reports.outputs import write_outputs
-    from autotune.search.progress import Progress
-    from autotune.search.resume import requeue_interrupted
-    from autotune.search.study import StudyMismatch, count, open_study, prepare_run, run_study
-    from autotune.search.summary import print_summary
-
-    start = time.perf_counter()
-    progress = Progress(quiet=args.quiet)
-    try:
-        study = open_study(space, args.target, f"sqlite:///{out / 'study.db'}", args.seed)
-    except StudyMismatch as error:
-        raise UsageError(str(error)) from None
-    requeued = requeue_interrupted(study)
-    if requeued:
-        progress.note(f"trials {requeued} were interrupted: marked failed and queued again")
-    run_state = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
-    completed = count(study, optuna.trial.TrialState.COMPLETE)
-    progress.note(
-        f"study {space.name} ({space.strategy.sampler}): {space.budget.trials} completed trials "
-        f"wanted, {completed} so far; run folder {out}"
-    )
-    interrupted = False
-    outcome = None
-    try:
-        outcome = run_study(run_state, study, space.budget.trials, space.budget.timeout)
-    except KeyboardInterrupt:
-        interrupted = True
-    outputs = write_outputs(study, space, args.target, out, time.perf_counter() - start)
-    completed = count(study, optuna.trial.TrialState.COMPLETE)
-    if interrupted:
-        print(
-            f"autotune: interrupted; the {completed} completed trials are kept in {out}; "
-            "run the same command to continue",
-            file=sys.stderr,
-        )
-        return 130
-    print_summary(study, space, outputs)
-    stopped = outcome.stop_reason(space.strategy) if outcome is not None else None
-    if stopped:
-        print(f"autotune: {stopped}; see trials.csv and trials/*/error.log", file=sys.stderr)
-        return 1
-    if completed == 0:
-        print(
-            "autotune: no trial completed; see the errors in trials.csv and trials/*/error.log",
-            file=sys.stderr,
-        )
-        return 1
-    return 0

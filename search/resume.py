@@ -1,10 +1,15 @@
-"""Continuing a study after a crash: one process per run folder, interrupted trials run again.
+"""Continuing a study after a crash: interrupted trials fail and run again.
 
-A process killed mid-trial leaves that trial RUNNING in the study. When the same command runs
-again, the trial is marked FAIL (its reason says it was interrupted) and its parameters are queued
-again, so the study ends with the number of completed trials it was asked for. A retry is queued
-behind the trials already waiting (the siblings the interrupted trial queued, say); when the
-budget is reached first it stays queued for a later run.
+A process killed mid-trial leaves that trial RUNNING in the study. Its parameters are queued again
+once that is known, so the study ends with the number of completed trials it was asked for:
+- one process per run folder (the default SQLite study, under RunLock): when the same command
+  runs again, every RUNNING trial was interrupted (`requeue_interrupted`);
+- workers sharing a study: an RDB storage's heartbeats tell when a worker stopped
+  (`requeue_stale`); a journal storage's workers check whether the process that runs a trial on
+  this machine still exists (`requeue_gone`).
+
+A retry is queued behind the trials already waiting (the siblings the interrupted trial queued,
+say); when the budget is reached first it stays queued for a later run.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ import os
 from pathlib import Path
 
 import optuna
+from autotune.candidates.cache import file_lock
+from autotune.search.workers import WORKER, is_gone
 
 INTERRUPTED = "interrupted: the process running this trial stopped before it finished"
+WORKER_GONE = "interrupted: the worker running this trial is gone (killed or crashed)"
+STALE = "interrupted: the worker running this trial stopped sending heartbeats"
 
 
 class RunFolderBusy(Exception):
@@ -67,12 +76,41 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
     Only safe while no other process runs trials of this study (see RunLock).
     """
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return [t.number for t in running if fail_and_requeue(study, t, INTERRUPTED)]
+
+
+def requeue_gone(study: optuna.Study, lock_path: Path) -> list[int]:
+    """Fail and queue again the RUNNING trials whose worker ran on this machine and is gone.
+
+    For storages without heartbeats (journal); `lock_path` serialises the workers of this
+    machine, so a dead worker's trial is queued again once."""
+    with file_lock(lock_path):
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        gone = [t for t in running if is_gone(t.user_attrs.get(WORKER, ""))]
+        return [t.number for t in gone if fail_and_requeue(study, t, WORKER_GONE)]
+
+
+def requeue_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Heartbeat callback: `trial`'s worker stopped beating and Optuna failed the trial."""
+    requeue(study, trial)
+
+
+def fail_and_requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Fail a RUNNING trial with `reason` and queue its parameters again; False if it had
+    finished meanwhile."""
     storage = study._storage  # the public API cannot end another process's trial
-    for trial in running:
-        storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "error", reason)
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        attrs = {"retry_of": trial.number}
-        if "sibling_of" in trial.user_attrs:
-            attrs["sibling_of"] = trial.user_attrs["sibling_of"]
-        study.enqueue_trial(trial.params, user_attrs=attrs)
-    return [t.number for t in running]
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    requeue(study, trial)
+    return True
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue `trial`'s parameters again, remembering what it retries (and whose sibling it is)."""
+    attrs = {"retry_of": trial.number}
+    if "sibling_of" in trial.user_attrs:
+        attrs["sibling_of"] = trial.user_attrs["sibling_of"]
+    study.enqueue_trial(trial.params, user_attrs=attrs)

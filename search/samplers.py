@@ -19,11 +19,12 @@ from autotune.search.siblings import export_combinations
 from autotune.search.space import Choices, Range, Space
 
 
-def sampler_seed(seed: int, trials_so_far: int) -> int:
-    """The seed of a sampler that starts after `trials_so_far` trials: `seed` for a new study."""
-    if trials_so_far == 0:
+def sampler_seed(seed: int, trials_so_far: int, worker: str = "") -> int:
+    """The seed of a sampler that starts after `trials_so_far` trials: `seed` for a new study run
+    by one process; one of several workers sharing a study (`worker`) gets a seed of its own."""
+    if trials_so_far == 0 and not worker:
         return seed
-    return int(digest({"seed": seed, "trials": trials_so_far}), 16) % 2**31
+    return int(digest({"seed": seed, "trials": trials_so_far, "worker": worker}), 16) % 2**31
 
 
 def grid_values(space: Space) -> dict[str, list[Any]]:
@@ -56,7 +57,10 @@ def make_sampler(name: str, seed: int, space: Space) -> optuna.samplers.BaseSamp
     budget = space.budget.trials
     if name == "tpe":
         return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=startup_trials(space), multivariate=True
+            seed=seed,
+            n_startup_trials=startup_trials(space),
+            multivariate=True,
+            constant_liar=True,  # trials running in other workers count as bad: none repeated
         )
     if name == "nsga2":
         # A population the budget can breed a few generations of.

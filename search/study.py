@@ -1,9 +1,11 @@
 """The Optuna study and the trial recipe: train -> merge -> export -> measure.
 
-`run_study` opens (or continues) a multi-objective study in the run folder's SQLite database and
-runs trials until the budget of completed trials is reached. `run_trial` is the recipe for one
-candidate; each stage's output is cached under the hash of its inputs, so a trial that differs
-from an earlier one only in its export settings reuses the trained and merged model.
+`open_study` creates (or joins) a multi-objective study in a storage: the run folder's SQLite
+database by default, or one that several workers share (search/storage.py). `run_study` runs
+trials until the study holds the budget of completed trials, counted over every worker.
+`run_trial` is the recipe for one candidate; each stage's output is cached under the hash of its
+inputs, so a trial that differs from an earlier one only in its export settings reuses the
+trained and merged model.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import functools
 import json
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from autotune.candidates.train import TrainParams, load_train_result, train_adap
 from autotune.evaluators.accuracy import metric_location
 from autotune.evaluators.environment import describe
 from autotune.evaluators.measurement import benchmark, latency_settings
+from autotune.search.budget import SURPLUS, wait_for_room
 from autotune.search.params import export_params, suggest, train_params
 from autotune.search.progress import Progress
 from autotune.search.pruning import (
@@ -40,8 +43,10 @@ from autotune.search.pruning import (
 from autotune.search.samplers import make_sampler, sampler_seed
 from autotune.search.siblings import enqueue_siblings
 from autotune.search.space import LATENCY_METRICS, Space, StrategySection, split_metric
+from autotune.search.workers import WORKER, this_worker
 
 MEASUREMENT = "measurement.json"
+TRAINED_HERE = "trained_here"  # trial user attribute: this trial ran the training
 
 
 @dataclass
@@ -163,11 +168,10 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
         rule = MedianRule(
             trial, key, strategy.checkpoints, strategy.prune_after, strategy.prune_from
         )
-    cached = run.cache.has("adapter", key)
-    path = run.cache.get_or_build(
-        "adapter",
-        key,
-        lambda out: train_adapter(
+
+    def train(out: Path) -> None:
+        trial.set_user_attr(TRAINED_HERE, True)  # not a cached adapter, nor another worker's
+        train_adapter(
             run.base.path,
             run.dataset.train,
             run.dataset.eval,
@@ -176,8 +180,10 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
             trust_remote_code=run.space.model.trust_remote_code,
             checkpoints=strategy.checkpoints,
             on_checkpoint=rule,
-        ),
-    )
+        )
+
+    path = run.cache.get_or_build("adapter", key, train)
+    cached = not trial.user_attrs.get(TRAINED_HERE)
     if cached and rule is not None:  # judged like a new training: the cache decides nothing
         for index, loss in enumerate(load_train_result(path).checkpoint_losses):
             rule(index, loss)
@@ -253,10 +259,16 @@ def save_record(
 # --------------------------------------------------------------------------- the study
 
 
-def objective(run: Run):
-    """The Optuna objective: the recipe, with failures and pruning recorded, never fatal."""
+def objective(run: Run, trials: int, tidy: Callable[[], None]):
+    """The Optuna objective: the recipe, with failures and pruning recorded, never fatal.
+
+    A trial that another worker's trials leave no room for in the budget is not run (see
+    search/budget.py)."""
 
     def run_one(trial: optuna.Trial) -> tuple[float, ...]:
+        trial.set_user_attr(WORKER, this_worker())
+        if not wait_for_room(trial.study, trials, tidy, before=trial.number):
+            yield_surplus(trial)
         try:
             return run_trial(trial, run)
         except optuna.TrialPruned as pruned:
@@ -273,6 +285,17 @@ def objective(run: Run):
     return run_one
 
 
+def yield_surplus(trial: optuna.Trial) -> None:
+    """End a trial the budget has no room for as pruned, its queued parameters queued again."""
+    fixed = trial.storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
+    if fixed is not None:  # taken from the queue: a sibling or a retry waits for a later run
+        attrs = {k: v for k, v in trial.user_attrs.items() if k in ("sibling_of", "retry_of")}
+        trial.study.enqueue_trial(fixed, user_attrs=attrs)
+    trial.set_user_attr(PRUNED, SURPLUS)
+    trial.study.stop()
+    raise optuna.TrialPruned(SURPLUS)
+
+
 def space_hash(space: Space) -> str:
     """What the trials of a study depend on: every section but budget, selection and strategy."""
     return digest(space.model_dump(mode="json", exclude={"budget", "select", "strategy"}))
@@ -282,15 +305,24 @@ class StudyMismatch(Exception):
     """The run folder's study was made from a different space."""
 
 
-def open_study(space: Space, target: str, storage: str, seed: int) -> optuna.Study:
-    """Create the study, or load it when it exists and was made from the same space and target.
+def open_study(
+    space: Space,
+    target: str,
+    storage: str | optuna.storages.BaseStorage,
+    seed: int,
+    study_name: str | None = None,
+    worker: str = "",
+) -> optuna.Study:
+    """Create the study, or join it when it exists and was made from the same space and target.
 
     The sampler (`strategy.sampler`) is seeded with `seed` for a new study, and with a seed
-    derived from it and the number of trials so far for a continued one.
+    derived from it, the number of trials so far and `worker` (one of several sharing the study)
+    otherwise.
     """
+    name = study_name or space.name
     study = optuna.create_study(
         storage=storage,
-        study_name=space.name,
+        study_name=name,
         directions=list(space.objectives.values()),
         load_if_exists=True,
     )
@@ -302,11 +334,15 @@ def open_study(space: Space, target: str, storage: str, seed: int) -> optuna.Stu
         study.set_user_attr("space", space.model_dump(mode="json"))
     elif stored != identity:
         raise StudyMismatch(
-            f"the study {space.name!r} in {storage} was made from a different space file or target "
-            f"({stored['target']}); use another --out, or the same space and target to continue it"
+            f"the study {name!r} was made from a different space file or target "
+            f"(target {stored['target']}, space hash {stored['space_hash']}; this space file "
+            f"{space.source} has {identity['space_hash']}); use another study (--study, --out) or "
+            "the same space file and target to continue it"
         )
     trials_so_far = len(study.get_trials(deepcopy=False))
-    study.sampler = make_sampler(space.strategy.sampler, sampler_seed(seed, trials_so_far), space)
+    study.sampler = make_sampler(
+        space.strategy.sampler, sampler_seed(seed, trials_so_far, worker), space
+    )
     return study
 
 
@@ -339,29 +375,42 @@ class Outcome:
         return None
 
 
-def run_study(run: Run, study: optuna.Study, trials: int, timeout: float | None) -> Outcome:
+def run_study(
+    run: Run,
+    study: optuna.Study,
+    trials: int,
+    timeout: float | None,
+    tidy: Callable[[], None] = lambda: None,
+) -> Outcome:
     """Run trials until `trials` completed trials exist in the study, the timeout, or too many
-    failed or pruned trials in a row (`strategy.max_failures`, `strategy.max_pruned`)."""
+    failed or pruned trials in a row (`strategy.max_failures`, `strategy.max_pruned`).
+
+    While other workers' running trials would fill the budget this worker waits: one of them may
+    still fail. `tidy` fails the trials of workers that died, between waits."""
     state = optuna.trial.TrialState
     outcome = Outcome(completed=count(study, state.COMPLETE))
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        tidy()
+        if trial.user_attrs.get(PRUNED) == SURPLUS:
+            return
         outcome.failures_in_a_row = (
             outcome.failures_in_a_row + 1 if trial.state == state.FAIL else 0
         )
         outcome.pruned_in_a_row = outcome.pruned_in_a_row + 1 if trial.state == state.PRUNED else 0
         if trial.state == state.FAIL:
             outcome.last_error = trial.user_attrs.get("error", "")
-        outcome.completed = count(study, state.COMPLETE)
-        if outcome.completed >= trials or outcome.stop_reason(run.space.strategy):
+        if outcome.stop_reason(run.space.strategy) or not wait_for_room(study, trials, tidy):
             study.stop()
+        outcome.completed = count(study, state.COMPLETE)
 
-    if outcome.completed < trials:
+    if wait_for_room(study, trials, tidy):
         study.optimize(
-            objective(run),
+            objective(run, trials, tidy),
             timeout=timeout,
             catch=(Exception,),
             callbacks=[after_trial],
             gc_after_trial=True,
         )
+    outcome.completed = count(study, state.COMPLETE)
     return outcome

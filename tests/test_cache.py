@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
 import pytest
 from autotune.candidates.cache import MANIFEST, StageCache, digest, folder_digest
 
@@ -53,16 +58,30 @@ def test_folder_digest_tracks_content(tmp_path):
     assert folder_digest(tmp_path) != before
 
 
-def test_two_builders_of_one_entry_both_end_with_the_complete_one(tmp_path):
-    cache = StageCache(tmp_path)
+def _build_slowly(root: Path, log: Path) -> None:
+    """In a process of its own: get or build one entry, logging each real build."""
 
-    def other_process_finishes_first(out):
-        (out / "weights.bin").write_bytes(b"mine")
-        # While this build runs, another builder of the same key completes its entry.
-        cache.get_or_build(
-            "onnx", "k", lambda theirs: (theirs / "weights.bin").write_bytes(b"theirs")
-        )
+    def build(out: Path) -> None:
+        with log.open("a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        time.sleep(0.5)  # long enough for the other process to ask for the entry meanwhile
+        (out / "weights.bin").write_bytes(str(os.getpid()).encode())
 
-    entry = cache.get_or_build("onnx", "k", other_process_finishes_first)
-    assert (entry / "weights.bin").read_bytes() == b"theirs" and (entry / MANIFEST).is_file()
-    assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["k"]  # no temporary folder left
+    StageCache(root).get_or_build("onnx", "k", build)
+
+
+def test_two_processes_asking_for_one_entry_build_it_once(tmp_path):
+    log = tmp_path / "builds.log"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_build_slowly, args=(tmp_path, log)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+        assert worker.exitcode == 0
+    builders = log.read_text().split()
+    assert len(builders) == 1  # the second process waited for the first's entry
+    entry = tmp_path / "onnx" / "k"
+    assert (entry / MANIFEST).is_file() and (entry / "weights.bin").read_text() == builders[0]
+    folders = [p.name for p in (tmp_path / "onnx").iterdir() if p.is_dir()]
+    assert folders == ["k"]  # no temporary folder left

@@ -1,0 +1,100 @@
+"""Wall time of one study with 2 local workers against 1, on this machine's CPU cores.
+
+Runs the embedded tiny space with every trial training its own adapter (no precision siblings,
+1 training thread, 2 epochs, 10 latency repeats), from an empty stage cache each time, twice:
+1. one process on one core: `taskset -c 0 autotune ...` (the default run-folder study);
+2. `autotune ... --storage journal:... --workers 2` (or `--storage URL`): two workers, each
+   pinned to one core, sharing the study.
+Both commands include building the tiny base (once). Goal: 2 workers take at most 0.65x the wall
+time of 1 worker. It also checks the guarantees: exactly the budget of completed trials, and no
+configuration trained twice.
+
+Run: .venv/bin/python bench/workers_speedup.py [--trials 12] [--storage URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import yaml
+
+GOAL = 0.65
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=12, help="completed trials (default 12)")
+    parser.add_argument("--epochs", type=float, default=2.0, help="training epochs (default 2)")
+    parser.add_argument(
+        "--storage", help="shared storage for the 2 workers (default: a journal file)"
+    )
+    return parser.parse_args()
+
+
+def write_space(folder: Path, args: argparse.Namespace) -> Path:
+    space = yaml.safe_load((REPO / "spaces" / "tiny.yaml").read_text())
+    space["data"]["files"] = str(REPO / "spaces" / "data" / "tones.jsonl")
+    space["train"].update({"epochs": args.epochs, "threads": 1})
+    space["latency"]["repeats"] = 10
+    space["strategy"] = {"expand": []}
+    space["budget"] = {"trials": args.trials}
+    path = folder / "space.yaml"
+    path.write_text(yaml.safe_dump(space))
+    return path
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def check(storage: str | optuna.storages.BaseStorage, trials: int) -> str:
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    done = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    trained = Counter(t.user_attrs["adapter_key"] for t in done if t.user_attrs.get("trained_here"))
+    workers = len({t.user_attrs.get("worker") for t in done})
+    ok = len(done) == trials and max(trained.values()) == 1
+    return f"{len(done)} completed, {len(trained)} trainings, {workers} workers: " + (
+        "ok" if ok else "WRONG"
+    )
+
+
+def main() -> int:
+    args = parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        space = write_space(folder, args)
+        base = [sys.executable, "-m", "autotune", "--space", str(space), "--quiet"]
+        one = folder / "one"
+        one_s = timed(["taskset", "-c", "0", *base, "--out", str(one), "--cache", str(one / "c")])
+        alone = check(f"sqlite:///{one}/study.db", args.trials)
+        print(f"1 worker, 1 core:       {one_s:6.1f} s  ({alone})")
+        two = folder / "two"
+        storage = args.storage or f"journal:{folder / 'study.journal'}"
+        two_cmd = [*base, "--out", str(two), "--cache", str(two / "c"), "--storage", storage]
+        two_s = timed([*two_cmd, "--workers", "2"])
+        if storage.startswith("journal:"):
+            backend = optuna.storages.journal.JournalFileBackend(storage.removeprefix("journal:"))
+            opened: str | optuna.storages.BaseStorage = optuna.storages.JournalStorage(backend)
+        else:
+            opened = storage
+        print(f"2 workers, 1 core each: {two_s:6.1f} s  ({check(opened, args.trials)})")
+        shutil.rmtree(folder, ignore_errors=True)
+    ratio = two_s / one_s
+    verdict = "PASS" if ratio <= GOAL else "FAIL"
+    print(f"ratio 2 workers / 1 worker: {ratio:.2f} (goal <= {GOAL}): {verdict}")
+    return 0 if ratio <= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
