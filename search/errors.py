@@ -8,10 +8,20 @@ class UsageError(Exception):
 
 
 def require_gpu() -> None:
+    """Refuse `--target cuda` where no CUDA GPU is visible, or where the installed
+    onnxruntime-genai cannot use one (the CPU package instead of onnxruntime-genai-cuda)."""
     import torch
 
     if not torch.cuda.is_available():
         raise UsageError(
             "--target cuda needs a CUDA GPU and none is visible here "
             "(torch.cuda.is_available() is False); use --dry-run to validate the space only"
+        )
+    import onnxruntime_genai as og  # the package set ORT_DISABLE_TELEMETRY on import
+
+    if not og.is_cuda_available():
+        raise UsageError(
+            "--target cuda needs onnxruntime-genai built for CUDA, and the installed one is not "
+            "(onnxruntime_genai.is_cuda_available() is False); install onnxruntime-genai-cuda in "
+            "place of onnxruntime-genai (README: the cuda target)"
         )
