@@ -8,8 +8,9 @@ class UsageError(Exception):
 
 
 def require_gpu() -> None:
-    """Refuse `--target cuda` where no CUDA GPU is visible, or where the installed
-    onnxruntime-genai cannot use one (the CPU package instead of onnxruntime-genai-cuda)."""
+    """Refuse `--target cuda` where no CUDA GPU is visible, where the installed onnxruntime-genai
+    cannot use one (the CPU package instead of onnxruntime-genai-cuda), or where NVML, which
+    measures the GPU memory, is missing."""
     import torch
 
     if not torch.cuda.is_available():
@@ -25,3 +26,10 @@ def require_gpu() -> None:
             "(onnxruntime_genai.is_cuda_available() is False); install onnxruntime-genai-cuda in "
             "place of onnxruntime-genai (README: the cuda target)"
         )
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--target cuda measures GPU memory through NVML, and nvidia-ml-py is not installed; "
+            'pip install -e ".[cuda]"'
+        ) from None

@@ -104,12 +104,17 @@ def test_qlora_adapter_merges_into_the_16bit_base_not_the_4bit_one(tiny, qlora):
     assert (weights[f"{name}.weight"] - (w4 + delta)).abs().max() > 1e-3
 
 
-def test_a_16bit_merge_saves_16bit_weights(tiny, qlora, tmp_path):
-    _, _, base = tiny
+def test_a_16bit_merge_saves_16bit_weights_the_builder_exports(tiny, qlora, tmp_path):
+    _, dataset, base = tiny
     root, _ = qlora
-    merge_adapter(base.path, root / "adapter", tmp_path, dtype="bf16")
-    weights = load_file(tmp_path / "model.safetensors")
+    (tmp_path / "merged").mkdir()
+    merge_adapter(base.path, root / "adapter", tmp_path / "merged", dtype="bf16")
+    weights = load_file(tmp_path / "merged" / "model.safetensors")
     assert {t.dtype for t in weights.values()} == {torch.bfloat16}
+    (tmp_path / "int4").mkdir()
+    export_onnx(tmp_path / "merged", ExportParams("int4", "cuda", 32), tmp_path / "int4")
+    scored = measure_accuracy(tmp_path / "int4", "cpu", dataset.eval[:4], dataset.labels, threads=1)
+    assert len(scored.predictions) == 4
 
 
 @pytest.mark.parametrize(

@@ -222,14 +222,14 @@ def assert_generates(model_dir: Path) -> None:
 
 def test_a_qlora_study_end_to_end(write_space, shared_cache, tmp_path):
     changes = {
-        "train": {"epochs": 1, "batch_size": 32, "method": "qlora"},
+        "train": {"epochs": 0.3, "batch_size": 32, "method": "qlora"},
         "search": {
             "precision": {"choices": ["fp32", "int4"]},
             "int4_block_size": 32,
             "int4_accuracy_level": None,
             "int4_algo": "k_quant",
         },
-        "latency": {"repeats": 5},
+        "latency": {"repeats": 3, "warmup": 1},
         "constraints": {"accuracy": ">= 0"},
     }
     out = tmp_path / "run"
