@@ -16,7 +16,11 @@ from pathlib import Path
 
 # Builder option names (onnxruntime-genai 0.18) for the space's export knobs. The older
 # `int4_block_size` / `int4_accuracy_level` option names are silently ignored by 0.18.
-BUILDER_OPTIONS = {"int4_block_size": "block_size", "int4_accuracy_level": "accuracy_level"}
+BUILDER_OPTIONS = {
+    "int4_block_size": "block_size",
+    "int4_accuracy_level": "accuracy_level",
+    "int4_algo": "algo_config",
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class ExportParams:
     target: str
     int4_block_size: int | None = None
     int4_accuracy_level: int | None = None
+    int4_algo: str | None = None  # default | rtn | k_quant | rtn_last | k_quant_last | ...
 
     def extra_options(self) -> list[str]:
         """`KEY=VALUE` strings for the builder; int4 options only matter for int4."""
@@ -45,7 +50,8 @@ def export_onnx(merged_dir: Path, params: ExportParams, out: Path) -> Path:
     from onnxruntime_genai.models.builder import create_model, parse_extra_options
 
     # The builder and the quantiser print progress and INFO lines; keep them in a log file.
-    logging.getLogger("onnxruntime").setLevel(logging.WARNING)
+    for name in ("onnxruntime", "neural_compressor"):  # neural_compressor: the k_quant algorithm
+        logging.getLogger(name).setLevel(logging.WARNING)
     log = io.StringIO()
     with (
         tempfile.TemporaryDirectory(prefix="autotune-builder-") as cache_dir,

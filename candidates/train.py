@@ -1,22 +1,33 @@
-"""LoRA training with peft: the adapter of one candidate.
+"""LoRA and QLoRA training with peft: the adapter of one candidate.
+
+- `lora`: the base in the compute dtype (`TrainParams.dtype`); bf16/fp16 run under autocast, fp16
+  with a gradient scaler. The LoRA weights stay in float32 (peft's default).
+- `qlora`: the base quantised to 4 bits by bitsandbytes (NF4 or FP4, optionally with double
+  quantisation) and computed in the compute dtype; peft's `prepare_model_for_kbit_training` keeps
+  the unquantised parts (norms, embeddings, head) in float32.
 
 The loss is computed on the completion tokens only (the prompt is masked out): with the loss over
 the whole text a small model learns the phrases and collapses to one label. The seed is set before
-the peft model is created, because that is when the LoRA weights are initialised.
+the peft model is created, because that is when the LoRA weights are initialised. Training time
+and peak memory are recorded with the adapter: on a GPU `torch.cuda.max_memory_allocated`, on a
+CPU the process's peak resident memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from autotune.candidates.batching import length_grouped_batches, pad_batch
 from autotune.candidates.data import Example
+
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -32,11 +43,16 @@ class TrainParams:
     max_seq_len: int
     target_modules: tuple[str, ...]
     seed: int
+    method: str = "lora"  # lora | qlora
+    dtype: str = "fp32"  # compute dtype: fp32 | bf16 | fp16
+    gradient_checkpointing: bool = False
+    quant_type: str | None = None  # qlora: nf4 | fp4
+    double_quant: bool | None = None  # qlora: quantise the quantisation constants too
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """A trained adapter folder and how training went."""
+    """A trained adapter folder and how training went (`peak_mem_mb`: see the module doc)."""
 
     path: Path
     train_loss: float
@@ -44,6 +60,8 @@ class TrainResult:
     steps: int
     seconds: float
     checkpoint_losses: tuple[float, ...] = ()
+    peak_mem_mb: float | None = None
+    device: str = "cpu"
 
 
 class TrainingDiverged(RuntimeError):
@@ -78,11 +96,116 @@ def _tensors(encoded, indices: list[int], pad_id: int, device: str):
     return ids.to(device), mask.to(device), labels.to(device)
 
 
-def completion_loss(model, encoded, batch_size: int, pad_id: int, device: str = "cpu") -> float:
+def training_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str) -> str:
+    """`auto` -> bf16 on a GPU that supports it, else fp32; other names unchanged."""
+    if dtype != "auto":
+        return dtype
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def autocast(device: str, dtype: str) -> contextlib.AbstractContextManager:
+    """Mixed precision for the forward pass in a 16-bit compute dtype; nothing for fp32."""
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype=TORCH_DTYPES[dtype])
+
+
+class PeakMemory:
+    """Peak memory of the block: CUDA allocations on a GPU, resident memory on a CPU (MiB)."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.peak_mb: float | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            from autotune.evaluators.memory import reset_peak_rss
+
+            reset_peak_rss()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device == "cuda":
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            from autotune.evaluators.memory import peak_rss_mb
+
+            self.peak_mb = peak_rss_mb()
+
+
+def load_for_training(
+    base_dir: Path, params: TrainParams, device: str, *, trust_remote_code: bool = False
+):
+    """The base model ready for peft: in the compute dtype (lora) or quantised to 4 bits (qlora)."""
+    from transformers import AutoModelForCausalLM
+
+    dtype = TORCH_DTYPES[params.dtype]
+    if params.method == "lora":
+        model = AutoModelForCausalLM.from_pretrained(
+            base_dir, dtype=dtype, trust_remote_code=trust_remote_code
+        ).to(device)
+        if params.gradient_checkpointing:
+            model.config.use_cache = False  # no key-value cache while recomputing activations
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+        return model
+    if params.method != "qlora":
+        raise ValueError(f"unknown training method {params.method!r}; expected lora or qlora")
+    from peft import prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=params.quant_type or "nf4",
+        bnb_4bit_use_double_quant=bool(params.double_quant),
+        bnb_4bit_compute_dtype=dtype,
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        base_dir,
+        dtype=dtype,
+        quantization_config=quantization,
+        device_map={"": device},
+        trust_remote_code=trust_remote_code,
+    )
+    keep_cpu_training_layout(model)
+    if params.gradient_checkpointing:
+        model.config.use_cache = False
+    return prepare_model_for_kbit_training(
+        model,
+        use_gradient_checkpointing=params.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+    )
+
+
+def keep_cpu_training_layout(model) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference during training.
+
+    bitsandbytes 0.50, on a CPU with AVX512-BF16, repacks a 4-bit layer's weight the first time
+    the layer runs in eval mode without gradients (the checkpoint evaluations do) and keeps it
+    so; from then on the layer's backward returns no input gradient, and training silently stops
+    propagating through every quantised layer.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
+def completion_loss(
+    model, encoded, batch_size: int, pad_id: int, device: str = "cpu", dtype: str = "fp32"
+) -> float:
     """Mean loss over the completion tokens of `encoded` examples."""
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), autocast(device, dtype):
         for start in range(0, len(encoded), batch_size):
             indices = list(range(start, min(start + batch_size, len(encoded))))
             ids, mask, labels = _tensors(encoded, indices, pad_id, device)
@@ -103,24 +226,51 @@ def train_adapter(
     checkpoints: int = 0,
     on_checkpoint: CheckpointHook | None = None,
 ) -> TrainResult:
-    """Train a LoRA adapter on `train` and save it (peft format) to `out`.
+    """Train a LoRA (or QLoRA) adapter on `train` and save it (peft format) to `out`.
 
     With `checkpoints`, the completion loss on (up to 256 of) the eval examples is taken at that
     many evenly spaced steps, recorded, and passed to `on_checkpoint`, which may stop training by
     raising.
     """
+    device = training_device()
+    with PeakMemory(device) as memory:
+        result = _train(
+            base_dir,
+            train,
+            evaluation,
+            params,
+            out,
+            device,
+            trust_remote_code,
+            checkpoints,
+            on_checkpoint,
+        )
+    result = replace(result, peak_mem_mb=memory.peak_mb)
+    info = {**asdict(result), "path": str(out), "params": asdict(params)}
+    (out / "autotune_train.json").write_text(json.dumps(info, indent=2))
+    return result
+
+
+def _train(
+    base_dir: Path,
+    train: list[Example],
+    evaluation: list[Example],
+    params: TrainParams,
+    out: Path,
+    device: str,
+    trust_remote_code: bool,
+    checkpoints: int,
+    on_checkpoint: CheckpointHook | None,
+) -> TrainResult:
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(
-        base_dir, dtype=torch.float32, trust_remote_code=trust_remote_code
-    ).to(device)
+    model = load_for_training(base_dir, params, device, trust_remote_code=trust_remote_code)
 
     torch.manual_seed(params.seed)  # before get_peft_model: the LoRA weights are made there
     lora = LoraConfig(
@@ -150,24 +300,30 @@ def train_adapter(
     generator = torch.Generator().manual_seed(params.seed)
     at_steps = checkpoint_steps(total_steps, checkpoints)
     checkpoint_losses: list[float] = []
+    # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
+    scaler = torch.amp.GradScaler(device, enabled=params.dtype == "fp16")
+
+    def eval_loss_on(examples) -> float:
+        return completion_loss(model, examples, params.batch_size, pad_id, device, params.dtype)
 
     step, losses = 0, []
     while step < total_steps:
         model.train()
         for indices in length_grouped_batches(lengths, params.batch_size, generator):
             ids, mask, labels = _tensors(encoded, indices, pad_id, device)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            with autocast(device, params.dtype):
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"loss became {loss.item()} at step {step}")
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             schedule.step()
             optimizer.zero_grad()
             losses.append(loss.item())
             step += 1
             if step in at_steps:
-                sample = encoded_eval[:CHECKPOINT_EXAMPLES]
-                loss_now = completion_loss(model, sample, params.batch_size, pad_id, device)
+                loss_now = eval_loss_on(encoded_eval[:CHECKPOINT_EXAMPLES])
                 checkpoint_losses.append(loss_now)
                 if on_checkpoint is not None:
                     on_checkpoint(len(checkpoint_losses) - 1, loss_now)
@@ -175,17 +331,13 @@ def train_adapter(
             if step >= total_steps:
                 break
 
-    eval_loss = completion_loss(model, encoded_eval, params.batch_size, pad_id, device)
+    eval_loss = eval_loss_on(encoded_eval)
     model.save_pretrained(out)
     tail = losses[-steps_per_epoch:]
     seconds = time.perf_counter() - start
-    result = TrainResult(
-        out, sum(tail) / len(tail), eval_loss, step, seconds, tuple(checkpoint_losses)
+    return TrainResult(
+        out, sum(tail) / len(tail), eval_loss, step, seconds, tuple(checkpoint_losses), None, device
     )
-    (out / "autotune_train.json").write_text(
-        json.dumps({**asdict(result), "path": str(out), "params": asdict(params)}, indent=2)
-    )
-    return result
 
 
 def load_train_result(path: Path) -> TrainResult:
@@ -197,4 +349,6 @@ def load_train_result(path: Path) -> TrainResult:
         info["steps"],
         info["seconds"],
         tuple(info.get("checkpoint_losses", ())),
+        info.get("peak_mem_mb"),
+        info.get("device", "cpu"),
     )

@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 
 from autotune.search.errors import UsageError, require_gpu
-from autotune.search.space import SAMPLERS, Space, SpaceError, load_space, model_path, model_source
+from autotune.search.space import (
+    SAMPLERS,
+    TRAIN_KNOBS,
+    Space,
+    SpaceError,
+    load_space,
+    model_path,
+    model_source,
+)
 from autotune.search.storage import DEFAULT_HEARTBEAT_S, MISSED_HEARTBEATS
 from autotune.spaces import DEFAULT_SPACE
 
@@ -192,7 +200,8 @@ def dry_run(space: Space, args: argparse.Namespace) -> int:
         f"  data: {len(dataset.train)} train / {len(dataset.eval)} eval examples"
         + (f", labels {dataset.labels}" if dataset.labels else "")
     )
-    print(f"  train: {space.train.model_dump()}")
+    searched = set(TRAIN_KNOBS) & set(space.search)  # shown with the knobs below
+    print(f"  train: {space.train.model_dump(exclude=searched)}")
     for name, knob in space.search.items():
         print(f"  search.{name}: {knob.model_dump() if hasattr(knob, 'model_dump') else knob}")
     print(f"  objectives: {space.objectives}")
@@ -234,6 +243,10 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="peft")
+    import logging
+
+    # bitsandbytes warns at import that an optional CPU kernel package is missing (it falls back).
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     import optuna
     import transformers
 

@@ -11,17 +11,18 @@ from typing import Any
 
 import optuna
 from autotune.candidates.export import ExportParams
-from autotune.candidates.train import TrainParams
-from autotune.search.space import KNOBS, Choices, Range, Space
+from autotune.candidates.train import TrainParams, resolve_dtype
+from autotune.search.space import KNOBS, TRAIN_KNOBS, Choices, Range, Space
 
 DEFAULTS: dict[str, Any] = {
     "lora_dropout": 0.05,
     "int4_block_size": None,
     "int4_accuracy_level": None,
+    "int4_algo": None,
 }
 
 
-INT4_KNOBS = ("int4_block_size", "int4_accuracy_level")
+INT4_KNOBS = ("int4_block_size", "int4_accuracy_level", "int4_algo")
 
 
 def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
@@ -50,22 +51,32 @@ def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
             values[name] = knob
     for name, default in DEFAULTS.items():
         values.setdefault(name, default)
+    for name in TRAIN_KNOBS:  # fixed in the train section unless searched
+        values.setdefault(name, getattr(space.train, name))
     values.setdefault("lora_alpha", 2 * values["lora_r"])
     return values
 
 
 def train_params(values: dict[str, Any], space: Space) -> TrainParams:
+    """The adapter's parameters; `train.dtype: auto` is resolved for the training device here,
+    so that the stage cache tells a bf16 adapter from an fp32 one."""
     train = space.train
+    qlora = values["method"] == "qlora"
     return TrainParams(
         lora_r=int(values["lora_r"]),
         lora_alpha=float(values["lora_alpha"]),
         lora_dropout=float(values["lora_dropout"]),
         learning_rate=float(values["learning_rate"]),
         epochs=train.epochs,
-        batch_size=train.batch_size,
+        batch_size=int(values["batch_size"]),
         max_seq_len=train.max_seq_len,
         target_modules=tuple(train.target_modules),
         seed=train.seed,
+        method=values["method"],
+        dtype=resolve_dtype(train.dtype),
+        gradient_checkpointing=bool(values["gradient_checkpointing"]),
+        quant_type=train.quant_type if qlora else None,
+        double_quant=train.double_quant if qlora else None,
     )
 
 
@@ -76,4 +87,5 @@ def export_params(values: dict[str, Any], target: str) -> ExportParams:
         target=target,
         int4_block_size=values["int4_block_size"] if int4 else None,
         int4_accuracy_level=values["int4_accuracy_level"] if int4 else None,
+        int4_algo=values.get("int4_algo") if int4 else None,
     )

@@ -24,10 +24,33 @@ PRECISIONS_BY_TARGET: dict[str, tuple[str, ...]] = {
 }
 ALL_PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 
+# Training methods: LoRA on the base in its training dtype, or QLoRA (LoRA on a bitsandbytes
+# 4-bit base). Compute dtypes of training, by target: fp16 training (autocast with a gradient
+# scaler) is for CUDA GPUs; bf16 and fp32 train on either.
+METHODS = ("lora", "qlora")
+TRAIN_DTYPES_BY_TARGET: dict[str, tuple[str, ...]] = {
+    "cpu": ("auto", "fp32", "bf16"),
+    "cuda": ("auto", "fp32", "bf16", "fp16"),
+}
+# The builder's int4 quantisation algorithms (option `algo_config`, onnxruntime-genai 0.18). The
+# `_last` / `_mixed` ones keep the LM head (and for `_mixed` the most sensitive layers) at int8.
+INT4_ALGOS = ("default", "rtn", "k_quant", "rtn_last", "k_quant_last", "k_quant_mixed")
+
 # Metrics a space may use as objectives or constraints. Latency metrics take a statistic
-# suffix (`decode_ms.p90`); without one the space's `latency.stat` applies.
+# suffix (`decode_ms.p90`); without one the space's `latency.stat` applies. `train_peak_mem_mb`
+# and `train_s` are what training the trial's adapter took (peak GPU memory on a GPU, peak
+# resident memory on a CPU; seconds).
 LATENCY_METRICS = ("ttft_ms", "decode_ms", "e2e_ms", "tokens_per_s")
-OTHER_METRICS = ("accuracy", "macro_f1", "size_mb", "peak_mem_mb", "model_mem_mb", "gpu_mem_mb")
+OTHER_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "size_mb",
+    "peak_mem_mb",
+    "model_mem_mb",
+    "gpu_mem_mb",
+    "train_peak_mem_mb",
+    "train_s",
+)
 STATS = ("p50", "p90", "p99", "mean")
 # Metric name -> the targets it exists on.
 TARGET_ONLY_METRICS = {"gpu_mem_mb": ("cuda",)}
@@ -51,7 +74,7 @@ class _Strict(BaseModel):
 class Choices(_Strict):
     """A categorical knob: `{choices: [8, 16, 32]}`."""
 
-    choices: list[int | float | str] = Field(min_length=1)
+    choices: list[bool | int | float | str] = Field(min_length=1)
 
 
 class Range(_Strict):
@@ -73,13 +96,13 @@ class Range(_Strict):
         return self
 
 
-Knob = int | float | str | Choices | Range
+Knob = bool | int | float | str | Choices | Range
 
 
 class KnobSpec(BaseModel):
     """What values one knob accepts."""
 
-    kind: Literal["int", "float", "str"]
+    kind: Literal["int", "float", "str", "bool"]
     expected: str
     allowed: tuple[Any, ...] | None = None
     minimum: float | None = None
@@ -93,6 +116,8 @@ class KnobSpec(BaseModel):
         ):
             return False
         if self.kind == "str" and not isinstance(value, str):
+            return False
+        if self.kind == "bool" and not isinstance(value, bool):
             return False
         if self.allowed is not None and value not in self.allowed:
             return False
@@ -115,10 +140,16 @@ KNOBS: dict[str, KnobSpec] = {
     "int4_accuracy_level": KnobSpec(
         kind="int", allowed=(0, 1, 2, 3, 4), expected="one of 0, 1, 2, 3, 4"
     ),
+    "int4_algo": KnobSpec(kind="str", allowed=INT4_ALGOS, expected=f"one of {INT4_ALGOS}"),
+    "method": KnobSpec(kind="str", allowed=METHODS, expected=f"one of {METHODS}"),
+    "batch_size": KnobSpec(kind="int", minimum=1, expected="a positive integer"),
+    "gradient_checkpointing": KnobSpec(kind="bool", expected="true or false"),
 }
 REQUIRED_KNOBS = ("lora_r", "learning_rate", "precision")
 # Knobs that change only the export: trials differing in them share the trained adapter.
-EXPORT_KNOBS = ("precision", "int4_block_size", "int4_accuracy_level")
+EXPORT_KNOBS = ("precision", "int4_block_size", "int4_accuracy_level", "int4_algo")
+# Training settings that may be fixed in `train` or searched in `search` (one or the other).
+TRAIN_KNOBS = ("method", "batch_size", "gradient_checkpointing")
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
 
 
@@ -186,15 +217,27 @@ class DataSection(_Strict):
 
 
 class TrainSection(_Strict):
-    """Fixed training settings (the searched ones live in `search`)."""
+    """Fixed training settings (the searched ones live in `search`).
 
-    method: Literal["lora"] = "lora"
+    `method`, `batch_size` and `gradient_checkpointing` may instead be searched as knobs.
+    `dtype` is the compute dtype: LoRA keeps the base in it (bf16/fp16 under autocast, fp16 with a
+    gradient scaler) and QLoRA computes in it (`bnb_4bit_compute_dtype`); `auto` is bf16 on a GPU
+    that supports it, else fp32. The merged model is saved in the same dtype.
+    """
+
+    method: Literal["lora", "qlora"] = "lora"
     target_modules: list[str] = Field(default_factory=lambda: ["qkv_proj", "o_proj"], min_length=1)
     epochs: float = Field(3, gt=0)
     batch_size: int = Field(8, ge=1)
     max_seq_len: int = Field(256, ge=8)
     seed: int = 0
     threads: int = Field(1, ge=1)
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    gradient_checkpointing: bool = False
+    # QLoRA's 4-bit base (bitsandbytes): NF4 or FP4 weights, and double quantisation of the
+    # quantisation constants.
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
 
 
 class LatencySection(_Strict):
@@ -428,7 +471,7 @@ def _section_model(loc: list[str]) -> type[BaseModel] | None:
 def parse_knob(path: Path, name: str, raw: Any) -> Knob:
     """A fixed value, `{choices: [...]}` or `{low, high, log, step}`."""
     field = f"search.{name}"
-    if isinstance(raw, int | float | str) and not isinstance(raw, bool):
+    if isinstance(raw, bool | int | float | str):
         return raw
     kind: type[BaseModel] | None = None
     if isinstance(raw, dict):
@@ -453,7 +496,7 @@ def _check_search(space: Space, path: Path, target: str) -> None:
         knob = space.search[name] = parse_knob(path, name, raw)
         spec = KNOBS[name]
         if isinstance(knob, Range):
-            if spec.kind == "str" or spec.allowed is not None:
+            if spec.kind in ("str", "bool") or spec.allowed is not None:
                 raise SpaceError(path, field, f"expected {{choices: [...]}} of {spec.expected}")
             values: list[Any] = [knob.low, knob.high]
             if spec.kind == "int":
@@ -466,6 +509,11 @@ def _check_search(space: Space, path: Path, target: str) -> None:
     for name in REQUIRED_KNOBS:
         if name not in space.search:
             raise SpaceError(path, f"search.{name}", "required, but missing")
+    for name in TRAIN_KNOBS:
+        if name in space.search and name in space.train.model_fields_set:
+            raise SpaceError(
+                path, f"search.{name}", f"also fixed as train.{name}; expected it in one place"
+            )
     if target not in TARGETS:
         raise SpaceError(path, "", f"target must be one of {TARGETS}, got {target!r}")
     valid = PRECISIONS_BY_TARGET[target]
@@ -476,6 +524,14 @@ def _check_search(space: Space, path: Path, target: str) -> None:
                 "search.precision",
                 f"{precision!r} cannot run on target {target!r}; expected one of {valid}",
             )
+    dtypes = TRAIN_DTYPES_BY_TARGET[target]
+    if space.train.dtype not in dtypes:
+        raise SpaceError(
+            path,
+            "train.dtype",
+            f"{space.train.dtype!r} training needs a CUDA GPU (target cuda); expected one of "
+            f"{dtypes} for target {target!r}",
+        )
 
 
 def _check_metrics(space: Space, path: Path, target: str) -> None:

@@ -26,7 +26,7 @@ from autotune.candidates.cache import StageCache, digest
 from autotune.candidates.data import Dataset, load_dataset
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
-from autotune.candidates.train import TrainParams, load_train_result, train_adapter
+from autotune.candidates.train import TrainParams, TrainResult, load_train_result, train_adapter
 from autotune.evaluators.accuracy import metric_location
 from autotune.evaluators.environment import describe
 from autotune.evaluators.measurement import benchmark, latency_settings
@@ -128,7 +128,7 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     if "sibling_of" not in trial.user_attrs:  # queued once per training configuration
         enqueue_siblings(trial.study, space, trial)
     with timed(record, "merge", run.progress):
-        merged_key, merged = make_merged(run, adapter_key, adapter)
+        merged_key, merged = make_merged(run, adapter_key, adapter, training.dtype)
     with timed(record, "export", run.progress):
         onnx_key, onnx_dir = make_onnx(run, merged_key, merged, exporting)
     with timed(record, "measure", run.progress):
@@ -140,6 +140,7 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
         **measurement["metrics"],
         "train_loss": trained.train_loss,
         "eval_loss": trained.eval_loss,
+        **train_cost(trained),
     }
     trial.set_user_attr(CHECKPOINT_LOSSES, list(trained.checkpoint_losses))
     save_record(trial, run, record, measurement)
@@ -190,13 +191,24 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
     return key, path
 
 
-def make_merged(run: Run, adapter_key: str, adapter: Path) -> tuple[str, Path]:
-    key = digest({"adapter": adapter_key})
+def train_cost(trained: TrainResult) -> dict[str, float]:
+    """What training the trial's adapter took (a cached adapter keeps its figures)."""
+    cost = {"train_s": trained.seconds}
+    if trained.peak_mem_mb is not None:
+        cost["train_peak_mem_mb"] = trained.peak_mem_mb
+    return cost
+
+
+def make_merged(run: Run, adapter_key: str, adapter: Path, dtype: str) -> tuple[str, Path]:
+    """The adapter merged into the unquantised base, saved in the training's compute dtype."""
+    key = digest({"adapter": adapter_key, "dtype": dtype})
     trust = run.space.model.trust_remote_code
     path = run.cache.get_or_build(
         "merged",
         key,
-        lambda out: merge_adapter(run.base.path, adapter, out, trust_remote_code=trust),
+        lambda out: merge_adapter(
+            run.base.path, adapter, out, dtype=dtype, trust_remote_code=trust
+        ),
     )
     return key, path
 

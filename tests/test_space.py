@@ -56,6 +56,21 @@ def test_shipped_spaces_are_valid():
             "data.metric",
             "shipped with autotune",
         ),
+        ({"search": {"method": {"choices": ["lora", "dora"]}}}, "search.method", "'qlora'"),
+        ({"train": {"method": "dora"}}, "train.method", "'qlora'"),
+        (
+            {"train": {"method": "qlora"}, "search": {"method": "lora"}},
+            "search.method",
+            "one place",
+        ),
+        ({"search": {"batch_size": {"choices": [8, 0]}}}, "search.batch_size", "positive"),
+        (
+            {"search": {"gradient_checkpointing": {"choices": [True, "yes"]}}},
+            "search.gradient_checkpointing",
+            "true or false",
+        ),
+        ({"search": {"int4_algo": "gptq"}}, "search.int4_algo", "'k_quant_last'"),
+        ({"train": {"dtype": "fp16"}}, "train.dtype", "needs a CUDA GPU"),
     ],
 )
 def test_broken_space_names_file_field_and_expectation(write_space, changes, field, expected):
@@ -88,6 +103,35 @@ def test_memory_and_size_are_objectives(write_space):
     assert list(space.objectives) == ["accuracy", "peak_mem_mb"]
     cuda = write_space({"objectives": {"accuracy": "maximize", "gpu_mem_mb": "minimize"}})
     assert "gpu_mem_mb" in load_space(cuda, "cuda").objectives
+
+
+def test_cuda_space_takes_every_method_precision_and_int4_option(write_space):
+    changes = {
+        # batch_size moves from train to search (fixed in one place or searched in the other)
+        "train": {"dtype": "fp16", "quant_type": "fp4", "double_quant": False, "batch_size": None},
+        "search": {
+            "method": {"choices": ["lora", "qlora"]},
+            "batch_size": {"choices": [4, 8]},
+            "gradient_checkpointing": {"choices": [True, False]},
+            "precision": {"choices": ["fp32", "fp16", "bf16", "int8", "int4"]},
+            "int4_algo": {"choices": ["default", "rtn", "k_quant", "k_quant_last"]},
+        },
+    }
+    space = load_space(write_space(changes), "cuda")
+    assert space.search["gradient_checkpointing"].choices == [True, False]
+    assert space.search["batch_size"].choices == [4, 8]
+    assert space.train.dtype == "fp16" and space.train.quant_type == "fp4"
+    for shipped in ("phi3.yaml", "tiny-cuda.yaml"):
+        assert "method" in load_space(REPO / "spaces" / shipped, "cuda").search
+
+
+def test_cuda_only_settings_are_refused_for_cpu(write_space):
+    # bf16 exports build for cpu but do not load there; fp16 training needs a GPU.
+    with pytest.raises(SpaceError) as caught:
+        load_space(REPO / "spaces" / "tiny-cuda.yaml", "cpu")
+    assert caught.value.field == "search.precision" and "'bf16'" in caught.value.message
+    qlora = write_space({"search": {"method": "qlora"}})  # bitsandbytes trains 4-bit on a CPU
+    assert load_space(qlora, "cpu").search["method"] == "qlora"
 
 
 def test_bf16_is_valid_on_cuda_only(write_space):
@@ -148,7 +192,23 @@ def test_cli_dry_run_warns_about_uncached_hub_model():
     assert "not in the local Hugging Face cache" in result.stderr
 
 
-def test_cli_refuses_cuda_without_a_gpu():
-    result = run_cli("--space", str(REPO / "spaces" / "phi3.yaml"), "--target", "cuda")
+@pytest.mark.parametrize("space", ["phi3.yaml", "tiny-cuda.yaml"])
+def test_cli_refuses_cuda_without_a_gpu_in_one_line(space):
+    result = run_cli("--space", str(REPO / "spaces" / space), "--target", "cuda")
     assert result.returncode == 2
-    assert "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "needs a CUDA GPU" in lines[0] and "--dry-run" in lines[0]
+
+
+def test_cli_validates_a_cuda_space_without_a_gpu(write_space):
+    result = run_cli(
+        "--space", str(REPO / "spaces" / "tiny-cuda.yaml"), "--target", "cuda", "--dry-run"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid for target cuda" in result.stdout and "search.method" in result.stdout
+    broken = write_space({"search": {"precision": {"choices": ["fp16", "int3"]}}})
+    result = run_cli("--space", str(broken), "--target", "cuda", "--dry-run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(broken) in lines[0] and "search.precision" in lines[0]
+    assert "expected one of" in lines[0] and "'int3'" in lines[0]

@@ -62,6 +62,69 @@ def test_siblings_expand_only_the_named_knobs(write_space):
     assert sibling_params(none, INT4_TRIAL) == []
 
 
+def test_int4_options_multiply_only_the_int4_siblings(write_space):
+    search = {
+        "precision": {"choices": ["fp16", "bf16", "int4"]},
+        "int4_block_size": {"choices": [32, 128]},
+        "int4_accuracy_level": None,
+        "int4_algo": {"choices": ["default", "k_quant_last"]},
+    }
+    space = load_space(write_space({"search": search}), "cuda")
+    fp16 = {"lora_r": 8, "learning_rate": 0.001, "precision": "fp16"}
+    siblings = sibling_params(space, fp16)
+    assert sorted(
+        (s["precision"], s.get("int4_block_size"), s.get("int4_algo")) for s in siblings
+    ) == [
+        ("bf16", None, None),
+        ("int4", 32, "default"),
+        ("int4", 32, "k_quant_last"),
+        ("int4", 128, "default"),
+        ("int4", 128, "k_quant_last"),
+    ]
+
+
+def test_train_knobs_searched_or_fixed_reach_the_training(write_space):
+    from autotune.search.params import export_params, suggest, train_params
+
+    changes = {
+        "train": {"batch_size": None, "gradient_checkpointing": True, "dtype": "bf16"},
+        "search": {
+            "method": {"choices": ["qlora"]},
+            "batch_size": {"choices": [4]},
+            "precision": {"choices": ["fp32"]},
+            "int4_algo": {"choices": ["k_quant"]},
+        },
+    }
+    space = load_space(write_space(changes), "cpu")
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    trial = study.ask()
+    values = suggest(trial, space)
+    assert "int4_algo" not in trial.params  # suggested only for int4 trials
+    training = train_params(values, space)
+    assert (training.method, training.batch_size, training.gradient_checkpointing) == (
+        "qlora",
+        4,
+        True,
+    )
+    assert (training.dtype, training.quant_type, training.double_quant) == ("bf16", "nf4", True)
+    assert export_params(values, "cpu").int4_algo is None
+    lora = load_space(write_space({"train": {"method": "lora"}}), "cpu")
+    other = optuna.create_study(directions=["maximize", "minimize"])
+    training = train_params(suggest(other.ask(), lora), lora)
+    assert training.method == "lora" and training.quant_type is None
+    assert training.batch_size == 8 and training.dtype == "fp32"  # auto, without a GPU
+
+
+def test_int4_algo_reaches_the_builder_options(write_space):
+    from autotune.candidates.export import ExportParams
+    from autotune.search.params import export_params
+
+    values = {"precision": "int4", "int4_block_size": 64, "int4_accuracy_level": None}
+    options = export_params({**values, "int4_algo": "k_quant_last"}, "cuda").extra_options()
+    assert options == ["block_size=64", "algo_config=k_quant_last"]
+    assert ExportParams("fp16", "cuda", int4_algo="rtn").extra_options() == []
+
+
 def test_strategy_section_is_validated(write_space):
     with pytest.raises(SpaceError) as caught:
         load_space(write_space({"strategy": {"expand": ["lora_r"]}}), "cpu")

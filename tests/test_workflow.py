@@ -50,16 +50,6 @@ def test_int4_export_uses_the_block_size(tiny, tmp_path):
     assert blocks == {128}
 
 
-def test_cuda_export_runs_on_cpu(tiny, tmp_path):
-    _, dataset, base = tiny
-    export_onnx(base.path, ExportParams("fp16", "cuda"), tmp_path)
-    config = json.loads((tmp_path / "genai_config.json").read_text())
-    providers = config["model"]["decoder"]["session_options"]["provider_options"]
-    assert any("cuda" in p for p in providers)
-    result = measure_accuracy(tmp_path, "cpu", dataset.eval[:8], dataset.labels, threads=1)
-    assert len(result.predictions) == 8
-
-
 def test_onnx_tokenizer_matches_training_tokenizer(tiny, candidate):
     import onnxruntime_genai as og
     from transformers import AutoTokenizer
@@ -184,9 +174,16 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
         "seconds.train",
         "seconds.export",
         "error",
+        "method",
+        "batch_size",
+        "train_peak_mem_mb",
+        "train_s",
     ):
         assert column in table.columns
     assert trials["accuracy"].between(0, 1).all() and (trials["e2e_ms.p50"] > 0).all()
+    # What training the adapter took, the same for the siblings that reuse it.
+    assert (trials["method"] == "lora").all() and trials["train_peak_mem_mb"].nunique() == 1
+    assert (trials["train_peak_mem_mb"] > 100).all() and (trials["train_s"] > 0).all()
     # Trial 0 trained; trials 1 and 2 are its precision siblings: they reuse its adapter.
     assert list(trials["sibling_of"].fillna(-1)) == [-1, 0, 0]
     assert trials["precision"].nunique() == 3 and trials["lora_r"].nunique() == 1
@@ -221,6 +218,29 @@ def assert_generates(model_dir: Path) -> None:
     while not generator.is_done():
         generator.generate_next_token()
     assert len(generator.get_sequence(0)) > len(prompt)
+
+
+def test_a_qlora_study_end_to_end(write_space, shared_cache, tmp_path):
+    changes = {
+        "train": {"epochs": 0.3, "batch_size": 32, "method": "qlora"},
+        "search": {
+            "precision": {"choices": ["fp32", "int4"]},
+            "int4_block_size": 32,
+            "int4_accuracy_level": None,
+            "int4_algo": "k_quant",
+        },
+        "latency": {"repeats": 3, "warmup": 1},
+        "constraints": {"accuracy": ">= 0"},
+    }
+    out = tmp_path / "run"
+    result = run_autotune(write_space(changes), out, shared_cache, "--trials", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials["state"]) == ["COMPLETE", "COMPLETE"]
+    assert (trials["method"] == "qlora").all() and set(trials["precision"]) == {"fp32", "int4"}
+    assert trials["accuracy"].between(0, 1).all() and (trials["train_peak_mem_mb"] > 100).all()
+    assert list(trials["sibling_of"].fillna(-1)) == [-1, 0]  # the int4 sibling reused it
+    assert (out / "selected" / "genai_config.json").is_file()
 
 
 def test_failing_trials_are_recorded_and_the_study_goes_on(write_space, shared_cache, tmp_path):
