@@ -8,8 +8,7 @@ import math
 import optuna
 import pandas as pd
 from autotune.search.pareto import Candidate
-from autotune.search.space import Space
-from autotune.search.study import metric
+from autotune.search.space import Space, metric
 
 
 def trials_frame(study: optuna.Study, space: Space) -> pd.DataFrame:

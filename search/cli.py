@@ -2,6 +2,7 @@
 
     autotune --space spaces/tiny.yaml --target cpu [--trials N] [--out DIR] [--seed S] [--dry-run]
     autotune bench MODEL_DIR --target cpu [--space FILE]     (see search/bench_command.py)
+    autotune report RUN | compare RUN_A RUN_B ... | select RUN --where ...   (reports of a run)
 
 Exit codes: 0 done; 1 the study ran but no trial completed, or it stopped on --max-failures;
 2 bad input (space file, target, run folder), reported in one message without a traceback.
@@ -10,9 +11,12 @@ Exit codes: 0 done; 1 the study ran but no trial completed, or it stopped on --m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from autotune.search.errors import UsageError, require_gpu
@@ -32,8 +36,32 @@ def _cache():
     return main
 
 
+def _report():
+    from autotune.search.report_command import main
+
+    return main
+
+
+def _compare():
+    from autotune.search.compare_command import main
+
+    return main
+
+
+def _select():
+    from autotune.search.select_command import main
+
+    return main
+
+
 # Sub-commands; anything else is the study itself (`autotune --space ... --target ...`).
-COMMANDS = {"bench": _bench, "cache": _cache}
+COMMANDS = {
+    "bench": _bench,
+    "cache": _cache,
+    "report": _report,
+    "compare": _compare,
+    "select": _select,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,7 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Search LoRA ranks, learning rates and export precisions for the "
         "Pareto-best fine-tuned model on your hardware.",
         epilog="other commands: 'autotune bench MODEL_DIR ...' measures a model folder; "
-        "'autotune cache ls|du|prune ...' manages the stage cache (each takes --help)",
+        "'autotune cache ls|du|prune ...' manages the stage cache; 'autotune report RUN' writes "
+        "a run's report; 'autotune compare RUN_A RUN_B ...' compares runs; 'autotune select RUN "
+        "--where ...' ranks and exports candidates (each takes --help)",
     )
     parser.add_argument(
         "--space",
@@ -80,6 +110,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--dry-run", action="store_true", help="validate the space and print the plan"
     )
     parser.add_argument("--quiet", action="store_true", help="print only failures and the result")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON summary (selected trial, its metrics, paths) on stdout at the end, and "
+        "nothing else on stdout",
+    )
     return parser.parse_args(argv)
 
 
@@ -218,13 +254,34 @@ def run(space: Space, args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         with RunLock(out):
-            return run_locked(space, args, out)
+            if not args.json:
+                return run_locked(space, args, out, {})
+            summary: dict = {}
+            with stdout_to_stderr():  # libraries (and the summary table) write to stdout too
+                code = run_locked(space, args, out, summary)
+            print(json.dumps({**summary, "exit_code": code}, indent=2))
+            return code
     except RunFolderBusy as error:
         raise UsageError(str(error)) from None
 
 
-def run_locked(space: Space, args: argparse.Namespace, out: Path) -> int:
-    """The study in the run folder `out`, which this process holds."""
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (Python or native code) to stderr inside the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def run_locked(space: Space, args: argparse.Namespace, out: Path, summary: dict) -> int:
+    """The study in the run folder `out`, which this process holds; `summary` receives what
+    --json prints."""
     import optuna
     from autotune.reports.outputs import write_outputs
     from autotune.search.progress import Progress
@@ -250,11 +307,14 @@ def run_locked(space: Space, args: argparse.Namespace, out: Path) -> int:
     interrupted = False
     outcome = None
     try:
-        outcome = run_study(run_state, study, space.budget.trials, space.budget.timeout)
+        with progress.study(space.budget.trials, completed):
+            outcome = run_study(run_state, study, space.budget.trials, space.budget.timeout)
     except KeyboardInterrupt:
         interrupted = True
-    outputs = write_outputs(study, space, args.target, out, time.perf_counter() - start)
+    with progress.step("report"):
+        outputs = write_outputs(study, space, args.target, out, time.perf_counter() - start)
     completed = count(study, optuna.trial.TrialState.COMPLETE)
+    summary.update(json_summary(study, space, args.target, out, outputs))
     if interrupted:
         print(
             f"autotune: interrupted; the {completed} completed trials are kept in {out}; "
@@ -274,3 +334,41 @@ def run_locked(space: Space, args: argparse.Namespace, out: Path) -> int:
         )
         return 1
     return 0
+
+
+def json_summary(study, space: Space, target: str, out: Path, outputs) -> dict:
+    """What --json prints: the trial counts, the selected trial with its figures, the paths."""
+    import optuna
+
+    chosen = outputs.selection.chosen
+    states = optuna.trial.TrialState
+    counts = {
+        state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
+        for state in (states.COMPLETE, states.PRUNED, states.FAIL, states.WAITING)
+    }
+    selected = None
+    if chosen is not None:
+        trial = study.get_trials(deepcopy=False)[chosen.number]
+        selected = {
+            "trial": chosen.number,
+            "reason": outputs.selection.reason,
+            "params": trial.user_attrs.get("params", trial.params),
+            "objectives": chosen.values,
+            "metrics": trial.user_attrs.get("metrics", {}),
+            "path": str(outputs.selected) if outputs.selected else None,
+        }
+    return {
+        "space": space.name,
+        "target": target,
+        "out": str(out),
+        "trials": counts,
+        "selected": selected,
+        "selection": outputs.selection.reason,
+        "files": {
+            "report_html": str(outputs.report_html),
+            "report_md": str(outputs.report_md),
+            "trials_csv": str(outputs.trials_csv),
+            "trials_parquet": str(outputs.trials_parquet),
+            **{f"{name}_png": str(path) for name, path in outputs.figures.items()},
+        },
+    }
