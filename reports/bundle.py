@@ -30,17 +30,17 @@ def write_selected(
     """Replace `out` with the chosen model, README.md and selection.json; None when nothing was
     chosen. `constraints` default to the study's; `ranking` is the front in ranked order."""
     chosen = selection.chosen
-    if out.exists():
-        shutil.rmtree(out)
-    if chosen is None:
-        return None
-    row = results.row(chosen.number)
-    source = Path(str(row["onnx_dir"]))
-    if not (source / "genai_config.json").is_file():
+    row = results.row(chosen.number) if chosen is not None else None
+    source = Path(str(row["onnx_dir"])) if row is not None else None
+    if source is not None and not (source / "genai_config.json").is_file():
         raise UsageError(
             f"the model folder of trial {chosen.number} is gone ({source}); was the cache pruned? "
             "Run the study again to rebuild it"
         )
+    if out.exists():
+        shutil.rmtree(out)
+    if chosen is None or source is None:
+        return None
     constraints = results.space.parsed_constraints() if constraints is None else constraints
     shutil.copytree(source, out, ignore=shutil.ignore_patterns(*_NOT_SHIPPED))
     metrics = {k: _plain(row[k]) for k in row.index if _is_metric(k) and pd.notna(row[k])}

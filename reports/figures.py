@@ -19,7 +19,7 @@ from autotune.search.pareto import objective_bounds, scaled_hypervolume  # noqa:
 from autotune.search.space import Choices, Range  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-# Knobs the parameter figure shows first, in this order (then other searched knobs, up to 4).
+# Knobs the parameter figure shows, in this order; other searched knobs fill in up to three.
 KEY_KNOBS = ("lora_r", "learning_rate", "precision")
 
 
@@ -106,7 +106,7 @@ def shown_knobs(results: RunResults) -> list[str]:
     """The searched (not fixed) knobs the parameter figure plots."""
     searched = [k for k, v in results.space.search.items() if isinstance(v, Choices | Range)]
     ordered = [k for k in KEY_KNOBS if k in searched]
-    return (ordered + [k for k in searched if k not in ordered])[: max(3, len(ordered))]
+    return (ordered + [k for k in searched if k not in ordered])[:3]
 
 
 def parameter_figure(results: RunResults) -> Figure:

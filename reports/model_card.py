@@ -97,6 +97,7 @@ def model_card(
             f"dropped, {latency['repeats_done']} repeats timed{stable}, {latency['threads']} "
             "intra-op thread(s) on cpu; figures are percentiles over the repeats."
         )
+        lines.append("")
     if measured.get("accuracy_method"):
         lines.append(
             f"Accuracy method: {measured['accuracy_method']} on the {measured['eval_examples']} "

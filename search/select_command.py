@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from autotune.search.errors import UsageError
+from autotune.search.space import metric_column
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -108,7 +109,10 @@ def rows(results, choice) -> list[dict]:
                 "rank": rank,
                 "trial": candidate.number,
                 **{k: _plain(row[k]) for k in space.search if k in row.index and _present(row[k])},
-                **{name: candidate.values[name] for name in space.objectives},
+                **{
+                    metric_column(name, space.latency.stat): value
+                    for name, value in candidate.values.items()
+                },
                 **{c.metric: _plain(row[c.metric]) for c in choice.constraints},
             }
         )
@@ -123,13 +127,14 @@ def print_choice(results, choice, exported: Path | None) -> None:
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
     ranked = rows(results, choice)
-    wanted = ", ".join(map(str, choice.constraints)) or "none"
-    table = Table(title=f"{results.label}: feasible Pareto candidates under {wanted}")
-    for column in ranked[0] if ranked else ["rank", "trial"]:
-        table.add_column(column, justify="right", no_wrap=True)
-    for row in ranked:
-        table.add_row(*(_cell(v) for v in row.values()))
-    console.print(table)
+    console.print(f"constraints: {', '.join(map(str, choice.constraints)) or 'none'}")
+    if ranked:
+        table = Table(title=f"{results.label}: the feasible Pareto candidates, best first")
+        for column in ranked[0]:
+            table.add_column(column, justify="right", no_wrap=True)
+        for row in ranked:
+            table.add_row(*(_cell(v) for v in row.values()))
+        console.print(table)
     if choice.selection.chosen is not None:
         console.print(
             f"selected: trial {choice.selection.chosen.number}: {choice.selection.reason}"
