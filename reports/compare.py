@@ -239,7 +239,13 @@ def differences(compared: list[Compared], objectives: dict[str, str]) -> list[st
             best.sort(key=lambda b: b[0], reverse=direction == "maximize")
             ranked = ", ".join(f"{label} {fmt(v)} (trial {n})" for v, label, n in best)
             winners = [label for v, label, _ in best if v == best[0][0]]
-            verdict = f"**{winners[0]}** wins" if len(winners) == 1 else "a tie"
+            verdict = "a tie"
+            if len(winners) == 1 and len(best) > 1:
+                gap = abs(best[0][0] - best[1][0])
+                share = f" ({gap / abs(best[1][0]):.1%})" if best[1][0] else ""
+                verdict = f"**{winners[0]}** wins by {fmt(gap)}{share}"
+            elif len(best) == 1:
+                verdict = f"only {best[0][1]} has a feasible trial"
             items.append(f"best feasible {name}: {verdict}; {ranked}")
     for a, b in combinations(compared, 2):
         items.append(front_dominance(a, b, objectives))
