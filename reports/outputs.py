@@ -1,39 +1,70 @@
-"""Everything a study leaves in its run folder: trials.csv, pareto.png, report.md, selected/."""
+"""Everything a study leaves in its run folder: trials.csv and trials.parquet, the figures,
+report.md and report.html, and selected/ (the model, its card and selection.json)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from autotune.reports.bundle import write_selected
-from autotune.reports.markdown import report_markdown
-from autotune.reports.plot import pareto_plot
-from autotune.reports.table import candidates, trials_frame
-from autotune.search.pareto import Selection, select
+from autotune.reports.document import to_markdown
+from autotune.reports.figures import write_figures
+from autotune.reports.html import to_html
+from autotune.reports.report import report_blocks
+from autotune.reports.results import RunResults
+from autotune.search.errors import UsageError
+from autotune.search.pareto import Selection
 from autotune.search.space import Space
 
 
 @dataclass(frozen=True)
 class RunOutputs:
     trials_csv: Path
-    pareto_png: Path
+    trials_parquet: Path
+    figures: dict[str, Path]
     report_md: Path
+    report_html: Path
     selected: Path | None
     selection: Selection
+
+    @property
+    def pareto_png(self) -> Path:
+        return self.figures["pareto"]
+
+
+def write_report(results: RunResults, out: Path, wall_seconds: float | None = None) -> RunOutputs:
+    """The tables, figures and reports of a run in `out` (selected/ is left as it is)."""
+    out.mkdir(parents=True, exist_ok=True)
+    trials_csv, trials_parquet = out / "trials.csv", out / "trials.parquet"
+    results.frame.to_csv(trials_csv, index=False)
+    results.frame.to_parquet(trials_parquet, index=False)
+    figures = write_figures(results, out)
+    blocks = report_blocks(results, figures, wall_seconds)
+    report_md, report_html = out / "report.md", out / "report.html"
+    report_md.write_text(to_markdown(blocks, out))
+    title = f"autotune report: {results.space.name} on {results.target}"
+    report_html.write_text(to_html(blocks, title))
+    selected = out / "selected"
+    return RunOutputs(
+        trials_csv,
+        trials_parquet,
+        figures,
+        report_md,
+        report_html,
+        selected if (selected / "selection.json").is_file() else None,
+        results.selection,
+    )
 
 
 def write_outputs(
     study: optuna.Study, space: Space, target: str, out: Path, wall_seconds: float | None = None
 ) -> RunOutputs:
-    """Select a candidate and write the run folder's tables, plot, report and bundle."""
-    frame = trials_frame(study, space)
-    completed = candidates(frame, space) if len(frame) else []
-    selection = select(completed, space.objectives, space.preferred_objective())
-    trials_csv = out / "trials.csv"
-    frame.to_csv(trials_csv, index=False)
-    pareto_png = pareto_plot(space, completed, selection, out / "pareto.png")
-    report_md = out / "report.md"
-    report_md.write_text(report_markdown(space, target, frame, selection, wall_seconds))
-    selected = write_selected(space, target, frame, selection, out / "selected")
-    return RunOutputs(trials_csv, pareto_png, report_md, selected, selection)
+    """At the end of a study: select a candidate, write its bundle and the run's reports."""
+    results = RunResults.of(study, space, target, label=out.resolve().name, folder=out)
+    try:
+        write_selected(results, results.selection, out / "selected")
+    except UsageError as error:  # the chosen model is not on this machine (or was pruned)
+        print(f"autotune: selected/ not written: {error}", file=sys.stderr)
+    return write_report(results, out, wall_seconds)

@@ -1,7 +1,11 @@
-"""The Pareto plot: every completed trial, the feasible front, the constraints and the pick."""
+"""The Pareto plot: every completed trial, the feasible front, the constraints and the pick.
+
+Two objectives give one panel; three or more give one panel per pair of objectives.
+"""
 
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 
 import matplotlib
@@ -9,58 +13,112 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from autotune.search.pareto import Candidate, Selection  # noqa: E402
-from autotune.search.space import Space, split_metric  # noqa: E402
+from autotune.search.space import Space, metric_column  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+COLORS = {
+    "infeasible": "#999999",
+    "feasible": "#4C72B0",
+    "front": "#DD8452",
+    "selected": "#C44E52",
+    "constraint": "#55A868",
+}
+
+
+def pareto_figure(space: Space, candidates: list[Candidate], selection: Selection) -> Figure:
+    """The figure: one panel per pair of objectives (or the only one against trial number)."""
+    names = list(space.objectives)
+    pairs = [(b, a) for a, b in combinations(names, 2)] or [(None, names[0])]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(7 * len(pairs) ** 0.8, 4.8), dpi=110)
+    for ax, (x_name, y_name) in zip(_flat(axes), pairs, strict=True):
+        _panel(ax, space, candidates, selection, x_name, y_name, connect=len(names) == 2)
+    fig.suptitle(f"{space.name}: {len(candidates)} completed trials")
+    fig.tight_layout()
+    return fig
 
 
 def pareto_plot(
     space: Space, candidates: list[Candidate], selection: Selection, path: Path
 ) -> Path:
-    """Scatter of the first two objectives (or the only one against trial number)."""
-    names = list(space.objectives)
-    x_name = names[1] if len(names) > 1 else None
-    y_name = names[0]
+    """pareto_figure saved as a PNG."""
+    return save(pareto_figure(space, candidates, selection), path)
 
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _flat(axes) -> list[Axes]:
+    return list(axes.flat) if hasattr(axes, "flat") else [axes]
+
+
+def _panel(
+    ax: Axes,
+    space: Space,
+    candidates: list[Candidate],
+    selection: Selection,
+    x_name: str | None,
+    y_name: str,
+    connect: bool,
+) -> None:
     def xy(c: Candidate) -> tuple[float, float]:
         return (c.values[x_name] if x_name else c.number), c.values[y_name]
 
-    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=110)
     feasible = [c for c in candidates if c.feasible]
     infeasible = [c for c in candidates if not c.feasible]
     if infeasible:
         ax.scatter(
-            *zip(*map(xy, infeasible), strict=True), marker="x", color="#999999", label="infeasible"
+            *zip(*map(xy, infeasible), strict=True),
+            marker="x",
+            color=COLORS["infeasible"],
+            label="infeasible",
         )
     if feasible:
-        ax.scatter(*zip(*map(xy, feasible), strict=True), color="#4C72B0", label="feasible")
+        ax.scatter(
+            *zip(*map(xy, feasible), strict=True), color=COLORS["feasible"], label="feasible"
+        )
     if selection.front:
         front = sorted(map(xy, selection.front))
         ax.plot(
-            *zip(*front, strict=True), color="#DD8452", marker="o", label="feasible Pareto front"
+            *zip(*front, strict=True),
+            color=COLORS["front"],
+            marker="o",
+            linestyle="-" if connect else "none",
+            label="feasible Pareto front",
         )
     if selection.chosen is not None:
         ax.scatter(
-            *xy(selection.chosen), s=260, marker="*", color="#C44E52", zorder=5, label="selected"
+            *xy(selection.chosen),
+            s=260,
+            marker="*",
+            color=COLORS["selected"],
+            zorder=5,
+            label=f"selected (trial {selection.chosen.number})",
         )
     # A constraint line near the data widens the axes to show it; one far off is listed, not drawn.
     xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    stat = space.latency.stat
     for constraint in space.parsed_constraints():
-        if split_metric(constraint.metric)[0] == split_metric(y_name)[0]:
-            ax.axhline(constraint.bound, color="#55A868", linestyle="--", label=str(constraint))
+        column = metric_column(constraint.metric, stat)
+        if column == metric_column(y_name, stat):
+            ax.axhline(
+                constraint.bound, color=COLORS["constraint"], linestyle="--", label=str(constraint)
+            )
             ylim = _widen(ylim, constraint.bound)
-        elif x_name and split_metric(constraint.metric)[0] == split_metric(x_name)[0]:
-            ax.axvline(constraint.bound, color="#55A868", linestyle=":", label=str(constraint))
+        elif x_name and column == metric_column(x_name, stat):
+            ax.axvline(
+                constraint.bound, color=COLORS["constraint"], linestyle=":", label=str(constraint)
+            )
             xlim = _widen(xlim, constraint.bound)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_xlabel(f"{x_name} ({space.objectives[x_name]})" if x_name else "trial")
     ax.set_ylabel(f"{y_name} ({space.objectives[y_name]})")
-    ax.set_title(f"{space.name}: {len(candidates)} completed trials")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def _widen(limits: tuple[float, float], value: float, reach: float = 0.5) -> tuple[float, float]:

@@ -9,8 +9,7 @@ import optuna
 import pandas as pd
 from autotune.search.pareto import Candidate
 from autotune.search.resume import STALE
-from autotune.search.space import Space
-from autotune.search.study import metric
+from autotune.search.space import Space, metric
 from autotune.search.workers import WORKER
 
 

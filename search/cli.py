@@ -3,6 +3,7 @@
     autotune --space spaces/tiny.yaml --target cpu [--trials N] [--out DIR] [--seed S] [--dry-run]
     autotune --space F --target T --storage URL [--study NAME] [--workers N]   (shared study)
     autotune bench MODEL_DIR --target cpu [--space FILE]     (see search/bench_command.py)
+    autotune report RUN | compare RUN_A RUN_B ... | select RUN --where ...   (reports of a run)
 
 Exit codes: 0 done; 1 the study ran but no trial completed, or it stopped on --max-failures;
 2 bad input (space file, target, run folder), reported in one message without a traceback.
@@ -41,8 +42,32 @@ def _cache():
     return main
 
 
+def _report():
+    from autotune.search.report_command import main
+
+    return main
+
+
+def _compare():
+    from autotune.search.compare_command import main
+
+    return main
+
+
+def _select():
+    from autotune.search.select_command import main
+
+    return main
+
+
 # Sub-commands; anything else is the study itself (`autotune --space ... --target ...`).
-COMMANDS = {"bench": _bench, "cache": _cache}
+COMMANDS = {
+    "bench": _bench,
+    "cache": _cache,
+    "report": _report,
+    "compare": _compare,
+    "select": _select,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,7 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Search LoRA ranks, learning rates and export precisions for the "
         "Pareto-best fine-tuned model on your hardware.",
         epilog="other commands: 'autotune bench MODEL_DIR ...' measures a model folder; "
-        "'autotune cache ls|du|prune ...' manages the stage cache (each takes --help)",
+        "'autotune cache ls|du|prune ...' manages the stage cache; 'autotune report RUN' writes "
+        "a run's report; 'autotune compare RUN_A RUN_B ...' compares runs; 'autotune select RUN "
+        "--where ...' ranks and exports candidates (each takes --help)",
     )
     parser.add_argument(
         "--space",
@@ -117,6 +144,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--dry-run", action="store_true", help="validate the space and print the plan"
     )
     parser.add_argument("--quiet", action="store_true", help="print only failures and the result")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON summary (selected trial, its metrics, paths) on stdout at the end, and "
+        "nothing else on stdout",
+    )
     return parser.parse_args(argv)
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -40,7 +41,20 @@ class Where:
 
 
 def run(space: Space, args: argparse.Namespace, argv: list[str]) -> int:
-    """The study as the command line asks: one process, one worker, or N local workers."""
+    """The study as the command line asks; with --json, its summary is all stdout gets."""
+    if not args.json or args.worker_slot:
+        return launch(space, args, argv, {})
+    from autotune.search.json_output import stdout_to_stderr
+
+    summary: dict = {}
+    with stdout_to_stderr():  # libraries (and the summary table) write to stdout too
+        code = launch(space, args, argv, summary)
+    print(json.dumps({**summary, "exit_code": code}, indent=2))
+    return code
+
+
+def launch(space: Space, args: argparse.Namespace, argv: list[str], summary: dict) -> int:
+    """One process, one worker, or N local workers; `summary` receives what --json prints."""
     out = (args.out or Path("runs") / space.name).resolve()
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -51,14 +65,14 @@ def run(space: Space, args: argparse.Namespace, argv: list[str]) -> int:
                 f"--storage journal:{out / 'study.journal'} (this machine) or "
                 "--storage postgresql://USER@HOST/DB (several machines)"
             )
-        return run_alone(space, args, out)
+        return run_alone(space, args, out, summary)
     try:
         spec = parse_storage(args.storage)
     except StorageError as error:
         raise UsageError(str(error)) from None
     if args.workers > 1:
-        return run_local_workers(space, args, argv, out, spec)
-    return run_worker(space, args, out, spec)
+        return run_local_workers(space, args, argv, out, spec, summary)
+    return run_worker(space, args, out, spec, summary)
 
 
 def start_process(space: Space, threads: int) -> None:
@@ -73,7 +87,7 @@ def start_process(space: Space, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_alone(space: Space, args: argparse.Namespace, out: Path) -> int:
+def run_alone(space: Space, args: argparse.Namespace, out: Path, summary: dict) -> int:
     """The default: this process alone runs the study in `out/study.db`."""
     from autotune.search.resume import RunFolderBusy, RunLock, requeue_interrupted
 
@@ -84,12 +98,14 @@ def run_alone(space: Space, args: argparse.Namespace, out: Path) -> int:
     where = Where(f"sqlite:///{out / STUDY_DB}", space.name, "", lambda study: None)
     try:
         with RunLock(out):
-            return run_study_in(space, args, out, where, on_open=requeue_interrupted)
+            return run_study_in(space, args, out, where, requeue_interrupted, summary)
     except RunFolderBusy as error:
         raise UsageError(str(error)) from None
 
 
-def run_worker(space: Space, args: argparse.Namespace, out: Path, spec: StorageSpec) -> int:
+def run_worker(
+    space: Space, args: argparse.Namespace, out: Path, spec: StorageSpec, summary: dict
+) -> int:
     """One worker of the study in `spec`, alone or one of `--workers N` (`--worker-slot K/N`)."""
     threads = space.train.threads
     if args.worker_slot:
@@ -103,7 +119,8 @@ def run_worker(space: Space, args: argparse.Namespace, out: Path, spec: StorageS
     if args.resume and not study_exists(where):
         raise UsageError(f"--resume: no study {where.study_name!r} in {spec.shown()}")
     out.mkdir(parents=True, exist_ok=True)
-    return run_study_in(space, args, out, where, on_open=where.tidy, report=not args.worker_slot)
+    report = not args.worker_slot  # a worker of --workers N leaves the report to its parent
+    return run_study_in(space, args, out, where, where.tidy, summary, report)
 
 
 def shared_study(space: Space, args: argparse.Namespace, spec: StorageSpec) -> Where:
@@ -137,13 +154,16 @@ def run_study_in(
     out: Path,
     where: Where,
     on_open: Callable,
+    summary: dict,
     report: bool = True,
 ) -> int:
     """Open the study, run trials until its budget, and (unless `report` is False) write the run
     folder's outputs and print the summary; the exit code."""
     import optuna
+    from autotune.search.json_output import json_summary
     from autotune.search.progress import Progress
     from autotune.search.study import StudyMismatch, count, open_study, prepare_run, run_study
+    from autotune.search.summary import print_summary
 
     start = time.perf_counter()
     progress = Progress(quiet=args.quiet)
@@ -166,25 +186,30 @@ def run_study_in(
     interrupted = False
     outcome = None
     try:
-        outcome = run_study(
-            run_state, study, space.budget.trials, space.budget.timeout, lambda: where.tidy(study)
-        )
+        with progress.study(space.budget.trials, completed):
+            outcome = run_study(
+                run_state,
+                study,
+                space.budget.trials,
+                space.budget.timeout,
+                lambda: where.tidy(study),
+            )
     except KeyboardInterrupt:
         interrupted = True
+    outputs = None
+    if report:
+        with progress.step("report"):
+            outputs = write_report(study, space, args.target, out, time.perf_counter() - start)
+        summary.update(json_summary(study, space, args.target, out, outputs))
     if interrupted:
         completed = count(study, optuna.trial.TrialState.COMPLETE)
-        if report:
-            write_report(study, space, args.target, out, time.perf_counter() - start)
         print(
             f"autotune: interrupted; the {completed} completed trials are kept in the study; "
             "run the same command to continue",
             file=sys.stderr,
         )
         return 130
-    if report:
-        outputs = write_report(study, space, args.target, out, time.perf_counter() - start)
-        from autotune.search.summary import print_summary
-
+    if outputs is not None:
         print_summary(study, space, outputs)
     return finish(study, space, outcome)
 
@@ -217,10 +242,16 @@ def finish(study, space: Space, outcome) -> int:
 
 
 def run_local_workers(
-    space: Space, args: argparse.Namespace, argv: list[str], out: Path, spec: StorageSpec
+    space: Space,
+    args: argparse.Namespace,
+    argv: list[str],
+    out: Path,
+    spec: StorageSpec,
+    summary: dict,
 ) -> int:
     """Start `--workers N` worker processes on this machine, wait for them, write the report."""
     import optuna
+    from autotune.search.json_output import json_summary
     from autotune.search.progress import Progress
     from autotune.search.study import StudyMismatch, open_study, prepare_run
     from autotune.search.summary import print_summary
@@ -261,7 +292,9 @@ def run_local_workers(
             worker.wait()
         return 130
     study = optuna.load_study(study_name=where.study_name, storage=where.storage)
-    outputs = write_report(study, space, args.target, out, time.perf_counter() - start)
+    with progress.step("report"):
+        outputs = write_report(study, space, args.target, out, time.perf_counter() - start)
+    summary.update(json_summary(study, space, args.target, out, outputs))
     print_summary(study, space, outputs)
     failed = [(w.pid, code) for w, code in zip(workers, codes, strict=True) if code != 0]
     if failed:

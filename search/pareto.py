@@ -2,7 +2,9 @@
 
 Selection rule: among the completed trials that meet every constraint, take the Pareto front of
 the objectives, then the best candidate by the preferred objective (`select.prefer`, else the first
-objective); ties go to the next objectives in the order the space lists them.
+objective); ties go to the next objectives in the order the space lists them. When no trial meets
+every constraint, the closest one is the one with the least total violation, each constraint's
+violations scaled by their spread over the trials (so that units do not matter).
 """
 
 from __future__ import annotations
@@ -65,9 +67,7 @@ def select(
     directions = [objectives[n] for n in names]
     feasible = [c for c in candidates if c.feasible]
     if not feasible:
-        closest = min(
-            candidates, key=lambda c: sum(max(v, 0) for v in c.violations.values()), default=None
-        )
+        closest = closest_candidate(candidates)
         reason = "no completed trial meets every constraint"
         if closest is not None:
             missed = ", ".join(
@@ -79,14 +79,101 @@ def select(
         feasible[i]
         for i in pareto_front([[c.values[n] for n in names] for c in feasible], directions)
     ]
-    order = [prefer] + [n for n in names if n != prefer]
-
-    def rank(c: Candidate) -> tuple[float, ...]:
-        return tuple(c.values[n] if objectives[n] == "minimize" else -c.values[n] for n in order)
-
-    chosen = min(front, key=lambda c: (rank(c), c.number))
+    chosen = rank_front(front, objectives, prefer)[0]
     reason = (
         f"best {prefer} ({objectives[prefer]}) among the {len(front)} feasible Pareto-optimal "
         f"trials of {len(candidates)} completed ({len(feasible)} feasible)"
     )
     return Selection(chosen, front, reason)
+
+
+def rank_front(
+    front: Sequence[Candidate], objectives: dict[str, Direction], prefer: str
+) -> list[Candidate]:
+    """`front` best first: by `prefer`, then the other objectives in order, then trial number."""
+    order = [prefer] + [n for n in objectives if n != prefer]
+
+    def key(c: Candidate) -> tuple[tuple[float, ...], int]:
+        signed = (c.values[n] if objectives[n] == "minimize" else -c.values[n] for n in order)
+        return tuple(signed), c.number
+
+    return sorted(front, key=key)
+
+
+def closest_candidate(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The candidate with the least total violation, each constraint scaled by its spread."""
+    if not candidates:
+        return None
+    spread = {}
+    for name in candidates[0].violations:
+        values = [c.violations[name] for c in candidates]
+        spread[name] = (max(values) - min(values)) or 1.0
+
+    def missing(c: Candidate) -> float:
+        return sum(max(v, 0) / spread[k] for k, v in c.violations.items())
+
+    return min(candidates, key=lambda c: (missing(c), c.number))
+
+
+def hypervolume(
+    points: Sequence[Sequence[float]],
+    directions: Sequence[Direction],
+    reference: Sequence[float],
+) -> float:
+    """The volume dominated by `points` and bounded by `reference` (exact, by slicing; fine for
+    the few hundred points of a study in two or three objectives)."""
+    sign = [1.0 if d == "minimize" else -1.0 for d in directions]
+    ref = [r * s for r, s in zip(reference, sign, strict=True)]
+    flipped = [[x * s for x, s in zip(p, sign, strict=True)] for p in points]
+    return _volume([p for p in flipped if all(x < r for x, r in zip(p, ref, strict=True))], ref)
+
+
+def _volume(points: list[list[float]], reference: list[float]) -> float:
+    """Hypervolume for minimisation of points that all lie below `reference`."""
+    if not points:
+        return 0.0
+    if len(reference) == 1:
+        return reference[0] - min(p[0] for p in points)
+    points = sorted(points, key=lambda p: p[-1])
+    total = 0.0
+    for i, point in enumerate(points):
+        upper = points[i + 1][-1] if i + 1 < len(points) else reference[-1]
+        if upper > point[-1]:
+            total += (upper - point[-1]) * _volume(
+                [p[:-1] for p in points[: i + 1]], reference[:-1]
+            )
+    return total
+
+
+def scaled_hypervolume(
+    candidates: Sequence[Candidate],
+    objectives: dict[str, Direction],
+    bounds: dict[str, tuple[float, float]],
+) -> float:
+    """Hypervolume of the feasible `candidates` as a fraction of the box from the best to 10%
+    past the worst of each objective's `bounds` (best, worst): 0 (nothing) to 1 (ideal point)."""
+    names = list(objectives)
+    points = []
+    for c in candidates:
+        if c.feasible:
+            point = []
+            for n in names:
+                best, worst = bounds[n]
+                point.append((c.values[n] - best) / ((worst - best) or 1.0))
+            points.append(point)
+    reference = [1.1] * len(names)
+    return hypervolume(points, ["minimize"] * len(names), reference) / 1.1 ** len(names)
+
+
+def objective_bounds(
+    candidates: Sequence[Candidate], objectives: dict[str, Direction]
+) -> dict[str, tuple[float, float]]:
+    """(best, worst) of each objective over `candidates`, feasible or not."""
+    bounds = {}
+    for name, direction in objectives.items():
+        values = [c.values[name] for c in candidates]
+        best, worst = (
+            (min(values), max(values)) if direction == "minimize" else (max(values), min(values))
+        )
+        bounds[name] = (best, worst)
+    return bounds

@@ -387,6 +387,17 @@ def split_metric(name: str) -> tuple[str, str | None]:
     return base, (stat or None)
 
 
+def metric_column(name: str, default_stat: str) -> str:
+    """The trials-table column of a metric: 'e2e_ms' -> 'e2e_ms.p50' when the stat is p50."""
+    base, stat = split_metric(name)
+    return f"{base}.{stat or default_stat}" if base in LATENCY_METRICS else base
+
+
+def metric(metrics: dict[str, float], name: str, space: Space) -> float:
+    """A metric by the name the space uses; latency metrics default to `latency.stat`."""
+    return metrics[metric_column(name, space.latency.stat)]
+
+
 def is_metric_column(column: str) -> bool:
     """True for a trials-table column that holds a metric (`accuracy`, `decode_ms.p90`, ...)."""
     base, stat = split_metric(column)
@@ -433,6 +444,20 @@ def load_space(path: str | Path, target: str) -> Space:
     _check_search(space, path, target)
     _check_metrics(space, path, target)
     _check_files(space, path)
+    return space
+
+
+def stored_space(raw: dict[str, Any], source: str = "study") -> Space:
+    """A space as a study stores it (`Space.model_dump(mode="json")`), validated again.
+
+    Only the schema is checked: the data files and model folder may live on another machine.
+    """
+    try:
+        space = Space.model_validate(raw)
+    except ValidationError as error:
+        raise _first_error(Path(source), error) from None
+    for name, knob in space.search.items():
+        space.search[name] = parse_knob(Path(source), name, knob)
     return space
 
 

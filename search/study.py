@@ -42,7 +42,7 @@ from autotune.search.pruning import (
 )
 from autotune.search.samplers import make_sampler, sampler_seed
 from autotune.search.siblings import enqueue_siblings
-from autotune.search.space import LATENCY_METRICS, Space, StrategySection, split_metric
+from autotune.search.space import Space, StrategySection, metric
 from autotune.search.workers import WORKER, this_worker
 
 MEASUREMENT = "measurement.json"
@@ -250,22 +250,28 @@ def make_measurement(run: Run, onnx_key: str, onnx_dir: Path) -> dict[str, Any]:
     return json.loads((path / MEASUREMENT).read_text())
 
 
-def metric(metrics: dict[str, float], name: str, space: Space) -> float:
-    """A metric by the name the space uses; latency metrics default to `latency.stat`."""
-    base, stat = split_metric(name)
-    if base in LATENCY_METRICS:
-        return metrics[f"{base}.{stat or space.latency.stat}"]
-    return metrics[base]
-
-
 def save_record(
     trial: optuna.Trial, run: Run, record: TrialRecord, measurement: dict[str, Any]
 ) -> None:
     for key, value in asdict(record).items():
         trial.set_user_attr(key, value)
+    trial.set_user_attr("measured", how_measured(run, measurement))
     folder = run.trial_dir(trial.number)
     (folder / "metrics.json").write_text(json.dumps(asdict(record), indent=2))
     (folder / MEASUREMENT).write_text(json.dumps(measurement, indent=2))
+
+
+def how_measured(run: Run, measurement: dict[str, Any]) -> dict[str, Any]:
+    """How and where a trial's figures were taken, for reports and model cards."""
+    latency = measurement["latency"]
+    return {
+        "accuracy_method": "label scoring" if run.dataset.labels else "greedy generation",
+        "metric": run.space.data.metric if not run.dataset.labels else "classification",
+        "train_examples": len(run.dataset.train),
+        "eval_examples": len(run.dataset.eval),
+        "latency": {**latency["settings"], "repeats_done": latency["repeats"]},
+        "environment": measurement.get("environment") or run.environment,
+    }
 
 
 # --------------------------------------------------------------------------- the study
@@ -412,9 +418,10 @@ def run_study(
         outcome.pruned_in_a_row = outcome.pruned_in_a_row + 1 if trial.state == state.PRUNED else 0
         if trial.state == state.FAIL:
             outcome.last_error = trial.user_attrs.get("error", "")
+        outcome.completed = count(study, state.COMPLETE)
+        run.progress.completed(outcome.completed, trials)
         if outcome.stop_reason(run.space.strategy) or not wait_for_room(study, trials, tidy):
             study.stop()
-        outcome.completed = count(study, state.COMPLETE)
 
     if wait_for_room(study, trials, tidy):
         study.optimize(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import optuna
 from autotune.reports.outputs import RunOutputs
-from autotune.search.space import Space
-from autotune.search.study import metric
+from autotune.search.space import Space, metric
 from rich.console import Console
 from rich.table import Table
 
@@ -43,8 +42,9 @@ def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> Non
     console.print(f"selection: {outputs.selection.reason}")
     if outputs.selected:
         console.print(f"selected model: {outputs.selected}")
+    console.print(f"report: {outputs.report_html} ({outputs.report_md.name})")
     console.print(
-        f"report: {outputs.report_md}  table: {outputs.trials_csv}  plot: {outputs.pareto_png}"
+        f"tables: {outputs.trials_csv} ({outputs.trials_parquet.name})  plot: {outputs.pareto_png}"
     )
 
 

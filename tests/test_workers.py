@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from autotune.search.budget import SURPLUS
 from autotune.search.pruning import ADAPTER_KEY
@@ -73,6 +74,13 @@ def load(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=storage).get_trials()
 
 
+def reported_complete(out: Path) -> int:
+    """The completed trials in a run folder's trials table."""
+    table = pd.read_csv(out / "trials.csv")
+    assert (out / "report.md").is_file()
+    return int((table["state"] == "COMPLETE").sum())
+
+
 def assert_budget_met_once(trials: list[optuna.trial.FrozenTrial]) -> None:
     """Exactly the budget of completed trials, and no configuration trained twice (a training
     a killed worker left unfinished aside)."""
@@ -106,13 +114,16 @@ def test_workers_on_one_postgres_study_complete_exactly_the_budget(
     assert len(ran) >= 2, f"one worker ran every trial: {ran}"
     # Every worker's report is the whole study's.
     for i in range(count):
-        assert f"{BUDGET} completed trials" in (tmp_path / f"run{i}" / "report.md").read_text()
+        assert reported_complete(tmp_path / f"run{i}") == BUDGET
 
 
-def wait_for_running_trial(storage: str, study: str, pid: int) -> optuna.trial.FrozenTrial:
-    """A trial worker `pid` is running, once its training started."""
-    deadline = time.monotonic() + 300
+def wait_for_running_trial(
+    storage: str, study: str, proc: subprocess.Popen, log: Path
+) -> optuna.trial.FrozenTrial:
+    """A trial the worker `proc` is running, once its training started."""
+    deadline, pid = time.monotonic() + 300, proc.pid
     while time.monotonic() < deadline:
+        assert proc.poll() is None, f"worker {pid} ended first:\n{log.read_text()[-3000:]}"
         try:
             trials = load(storage, study)
         except (KeyError, ValueError):  # the study is not created yet
@@ -142,7 +153,7 @@ def test_a_killed_workers_trial_fails_and_runs_again(kind, request, write_space,
     survivor = start(argv[0], logs[0])
     victim = start(argv[1], logs[1])
     try:
-        killed = wait_for_running_trial(storage, study, victim.pid)
+        killed = wait_for_running_trial(storage, study, victim, logs[1])
     finally:
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
@@ -170,9 +181,17 @@ def test_local_workers_share_a_journal_study(write_space, tmp_path):
     assert_budget_met_once(trials)
     workers = {t.user_attrs[WORKER] for t in trials if t.state == State.COMPLETE}
     assert len(workers) == 2, workers
-    assert (
-        f"{BUDGET} completed trials" in (out / "report.md").read_text()
-    )  # written once, at the end
+    assert reported_complete(out) == BUDGET  # the report, written once all workers ended
+
+    # The whole study's report, from the storage alone (as from another machine).
+    elsewhere = tmp_path / "elsewhere"
+    report = subprocess.run(
+        [sys.executable, "-m", "autotune", "report", "--storage", storage, "--out", str(elsewhere)],
+        capture_output=True,
+        text=True,
+    )
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert reported_complete(elsewhere) == BUDGET and (elsewhere / "report.html").is_file()
 
 
 def test_a_worker_with_another_space_file_is_refused(write_space, tmp_path):

@@ -1,0 +1,147 @@
+"""The model card (README.md) of an exported candidate: what it was made from, how, what it
+measured and how, on which machine, and why it was chosen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from autotune.reports.document import markdown_table
+from autotune.reports.report import base_model, hardware
+from autotune.reports.results import RunResults
+from autotune.search.space import LATENCY_METRICS, STATS, Constraint, metric_column, split_metric
+
+METHODS = {
+    "accuracy": "share of eval examples predicted right",
+    "macro_f1": "macro-averaged F1 over the labels",
+    "size_mb": "the model folder on disk",
+    "peak_mem_mb": "peak resident memory of the measuring process",
+    "model_mem_mb": "resident memory the loaded model added",
+    "gpu_mem_mb": "peak GPU memory of the process (NVML)",
+    "ttft_ms": "time to first token: prefill plus the first token",
+    "decode_ms": "time per new token after the first",
+    "e2e_ms": "a whole request: a real eval prompt and its new tokens",
+    "tokens_per_s": "new tokens over e2e time",
+}
+
+
+def fmt(value: Any) -> str:
+    """How the card (and selection messages) print a figure: 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def model_card(
+    results: RunResults,
+    number: int,
+    reason: str,
+    constraints: list[Constraint],
+    metrics: dict[str, float],
+) -> str:
+    """README.md for trial `number`'s model folder."""
+    space, target = results.space, results.target
+    row = results.row(number)
+    measured = results.measured(number)
+    params = {k: row[k] for k in row.index if k in space.search and pd.notna(row[k])}
+    precision = params.get("precision", "")
+    lines = [
+        f"# {space.name}: trial {number}, {precision} for {target}",
+        "",
+        "An onnxruntime-genai model folder: a LoRA adapter trained on the base model, merged into "
+        "it and exported with the onnxruntime-genai model builder, selected by autotune.",
+        "",
+        "## Base model",
+        "",
+        base_model(space),
+        "",
+        "## Data",
+        "",
+        f"- files: {', '.join(space.data.files)}",
+        f"- prompt template: `{space.data.prompt_template!r}`",
+        f"- completion template: `{space.data.completion_template!r}`",
+    ]
+    if space.data.labels:
+        lines.append(f"- labels: {', '.join(space.data.labels)}")
+    if measured:
+        lines.append(
+            f"- split: {measured['train_examples']} train / {measured['eval_examples']} eval "
+            f"examples (eval fraction {space.data.eval_fraction:g}, split seed "
+            f"{space.data.split_seed})"
+        )
+    train = space.train
+    lines += [
+        "",
+        "## Parameters",
+        "",
+        f"- training: {train.method}, target modules {', '.join(train.target_modules)}, "
+        f"{train.epochs:g} epochs, batch size {train.batch_size}, max length {train.max_seq_len}, "
+        f"seed {train.seed}",
+        *(f"- {k}: {fmt(v)}" for k, v in params.items()),
+        "",
+        "## Metrics",
+        "",
+        "Measured on this exported ONNX model with onnxruntime-genai on the target.",
+        "",
+        markdown_table(_metric_rows(metrics, measured)),
+        "",
+    ]
+    latency = measured.get("latency")
+    if latency:
+        stable = (
+            f", until the median CIs were within {latency['stable']:g}"
+            if latency.get("stable")
+            else ""
+        )
+        lines.append(
+            f"Latency method: greedy generation, {latency['prompt_tokens']}-token prompt and "
+            f"{latency['new_tokens']} new tokens (forced), {latency['warmup']} warm-up repeats "
+            f"dropped, {latency['repeats_done']} repeats timed{stable}, {latency['threads']} "
+            "intra-op thread(s) on cpu; figures are percentiles over the repeats."
+        )
+        lines.append("")
+    if measured.get("accuracy_method"):
+        lines.append(
+            f"Accuracy method: {measured['accuracy_method']} on the {measured['eval_examples']} "
+            f"eval examples ({measured['metric']} metric)."
+        )
+    lines += ["", "## Hardware", "", f"- target: {target}"]
+    machine = measured.get("environment")
+    if machine:
+        lines.append(f"- machine: {hardware(machine)}")
+        lines.append(
+            "- versions: " + ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
+        )
+    lines += ["", "## Why this candidate", "", reason + "."]
+    if constraints:
+        lines += ["", "Constraints:"]
+        for c in constraints:
+            value = metrics.get(metric_column(c.metric, space.latency.stat))
+            state = "met" if value is not None and c.violation(value) <= 0 else "missed"
+            lines.append(f"- {c} : {fmt(value)} ({state})")
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import onnxruntime_genai as og",
+        "",
+        'model = og.Model("path/to/this/folder")',
+        "tokenizer = og.Tokenizer(model)",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _metric_rows(metrics: dict[str, float], measured: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for name, value in metrics.items():
+        base, stat = split_metric(name)
+        if base not in METHODS or (base in LATENCY_METRICS and stat not in STATS):
+            continue
+        method = METHODS[base]
+        if base in LATENCY_METRICS and stat:
+            method += f" ({stat} over the repeats)"
+        elif base in ("accuracy", "macro_f1") and measured.get("eval_examples"):
+            method += f" ({measured['eval_examples']} eval examples)"
+        rows.append({"metric": name, "value": fmt(value), "how": method})
+    return pd.DataFrame(rows, columns=["metric", "value", "how"])

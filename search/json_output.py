@@ -1,0 +1,65 @@
+"""`--json`: a machine-readable summary of the study on stdout, and nothing else there."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+from autotune.reports.outputs import RunOutputs
+from autotune.search.space import Space
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (Python or native code) to stderr inside the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def json_summary(
+    study: optuna.Study, space: Space, target: str, out: Path, outputs: RunOutputs
+) -> dict:
+    """What --json prints: the trial counts, the selected trial with its figures, the paths."""
+    chosen = outputs.selection.chosen
+    states = optuna.trial.TrialState
+    counts = {
+        state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
+        for state in (states.COMPLETE, states.PRUNED, states.FAIL, states.WAITING)
+    }
+    selected = None
+    if chosen is not None:
+        trial = study.get_trials(deepcopy=False)[chosen.number]
+        selected = {
+            "trial": chosen.number,
+            "reason": outputs.selection.reason,
+            "params": trial.user_attrs.get("params", trial.params),
+            "objectives": chosen.values,
+            "metrics": trial.user_attrs.get("metrics", {}),
+            "path": str(outputs.selected) if outputs.selected else None,
+        }
+    return {
+        "space": space.name,
+        "target": target,
+        "out": str(out),
+        "trials": counts,
+        "selected": selected,
+        "selection": outputs.selection.reason,
+        "files": {
+            "report_html": str(outputs.report_html),
+            "report_md": str(outputs.report_md),
+            "trials_csv": str(outputs.trials_csv),
+            "trials_parquet": str(outputs.trials_parquet),
+            **{f"{name}_png": str(path) for name, path in outputs.figures.items()},
+        },
+    }
