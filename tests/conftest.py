@@ -102,3 +102,19 @@ def candidate(tiny, tmp_path_factory):
     (root / "fp32").mkdir()
     export_onnx(root / "merged", ExportParams("fp32", "cpu"), root / "fp32")
     return root
+
+
+def assert_generates(model_dir: Path) -> None:
+    import onnxruntime_genai as og
+    from autotune.evaluators.runtime import open_model
+
+    model = open_model(model_dir, "cpu", 1)
+    tokenizer = og.Tokenizer(model)
+    params = og.GeneratorParams(model)
+    prompt = tokenizer.encode("### Text: What a lovely surprise party!\n### The tone is:\n")
+    params.set_search_options(do_sample=False, max_length=len(prompt) + 3)
+    generator = og.Generator(model, params)
+    generator.append_tokens(prompt)
+    while not generator.is_done():
+        generator.generate_next_token()
+    assert len(generator.get_sequence(0)) > len(prompt)

@@ -4,7 +4,6 @@ and `select` on two real tiny studies (int4-only and fp32-only exports of the sa
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import yaml
 from autotune.search.pareto import pareto_front
 
-from tests.conftest import merge, tiny_dict
+from tests.conftest import assert_generates, merge, tiny_dict
 
 pytestmark = pytest.mark.slow
 
@@ -282,7 +281,7 @@ def test_select_exports_a_bundle_that_generates(runs, tmp_path, command):
         assert f"| {figure} | {row[figure]:.4g} |" in card
     assert "Latency method" in card and "fp32 for cpu" in card and "tiny Phi-3" in card
     assert "AMD" in card or "Intel" in card or "machine:" in card
-    generate(out)
+    assert_generates(out)
     # The same export again replaces it; a folder of other files is refused.
     again = command("select", runs["fp32"], "--export", out)
     assert again.returncode == 0, again.stderr
@@ -291,22 +290,6 @@ def test_select_exports_a_bundle_that_generates(runs, tmp_path, command):
     refused = command("select", runs["fp32"], "--export", tmp_path / "other")
     assert refused.returncode == 2 and "holds other files" in refused.stderr
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep"
-
-
-def generate(model_dir: Path) -> None:
-    import onnxruntime_genai as og
-
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    model = og.Model(str(model_dir))
-    tokenizer = og.Tokenizer(model)
-    prompt = tokenizer.encode("### Text: I finally got the job!\n### The tone is:\n")
-    params = og.GeneratorParams(model)
-    params.set_search_options(do_sample=False, max_length=len(prompt) + 3)
-    generator = og.Generator(model, params)
-    generator.append_tokens(prompt)
-    while not generator.is_done():
-        generator.generate_next_token()
-    assert len(generator.get_sequence(0)) > len(prompt)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ from autotune.evaluators.accuracy import measure_accuracy
 from autotune.evaluators.latency import LatencySettings, fixed_length_prompt, measure_latency
 from autotune.evaluators.runtime import ModelFolderError, open_model
 
+from tests.conftest import assert_generates
+
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)
 
@@ -203,21 +205,6 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
     assert_generates(out / "selected")
     # Stage outputs went to the cache, one folder per stage key.
     assert len(list((shared_cache / "onnx").iterdir())) >= 3
-
-
-def assert_generates(model_dir: Path) -> None:
-    import onnxruntime_genai as og
-
-    model = open_model(model_dir, "cpu", 1)
-    tokenizer = og.Tokenizer(model)
-    params = og.GeneratorParams(model)
-    prompt = tokenizer.encode("### Text: What a lovely surprise party!\n### The tone is:\n")
-    params.set_search_options(do_sample=False, max_length=len(prompt) + 3)
-    generator = og.Generator(model, params)
-    generator.append_tokens(prompt)
-    while not generator.is_done():
-        generator.generate_next_token()
-    assert len(generator.get_sequence(0)) > len(prompt)
 
 
 def test_a_qlora_study_end_to_end(write_space, shared_cache, tmp_path):
