@@ -50,13 +50,16 @@ def shared_results(url: str, study: str | None, out: Path):
 
     try:
         spec = parse_storage(url)
+        if spec.kind == "journal" and not Path(url.removeprefix("journal:")).is_file():
+            raise StorageError(f"--storage {url}: no such journal file")
         storage = open_storage(spec)
     except StorageError as error:
         raise UsageError(str(error)) from None
     if study is None:
         names = optuna.get_all_study_names(storage)
         if len(names) != 1:
-            raise UsageError(f"{spec.shown()} holds studies {names}: name one with --study")
+            held = f"studies {names}" if names else "no study"
+            raise UsageError(f"{spec.shown()} holds {held}: name one with --study")
         study = names[0]
     loaded = load_finished_run(storage, study, shown=spec.shown())
     return RunResults.of(*loaded, label=study, folder=out)

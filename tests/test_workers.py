@@ -236,3 +236,12 @@ def test_local_workers_get_disjoint_cores():
     shares = [Placement(i, 2).cpu_cores([0, 1, 2, 3]) for i in range(2)]
     assert shares == [[0, 1], [2, 3]]
     assert [Placement(i, 3).cpu_cores([0, 1]) for i in range(3)] == [[0], [1], [0]]
+
+
+def test_report_of_a_missing_journal_is_one_line_and_creates_nothing(tmp_path):
+    journal = tmp_path / "missing.journal"
+    argv = [sys.executable, "-m", "autotune", "report", "--storage", f"journal:{journal}"]
+    result = subprocess.run([*argv, "--out", str(tmp_path / "r")], capture_output=True, text=True)
+    assert result.returncode == 2 and "no such journal file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not journal.exists()
