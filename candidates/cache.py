@@ -85,8 +85,6 @@ class StageCache:
                 "cpu_seconds": time.process_time() - cpu_start,  # all threads of this process
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-            if self.has(stage, key):  # built meanwhile by a process that took no lock: keep it
-                return
             if final.exists():  # an incomplete entry (no manifest) left by a crash
                 shutil.rmtree(final)
             os.replace(tmp, final)

@@ -252,12 +252,9 @@ def dry_run(space: Space, args: argparse.Namespace) -> int:
     )
     print(f"  out: {out}")
     if args.storage:
-        from autotune.search.storage import StorageError, parse_storage
+        from autotune.search.storage import parse_storage
 
-        try:
-            spec = parse_storage(args.storage)
-        except StorageError as error:
-            raise UsageError(str(error)) from None
+        spec = parse_storage(args.storage)
         print(f"  storage: {spec.shown()} ({spec.kind}), study {args.study or space.name}")
     return 0
 

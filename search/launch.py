@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from typing import Any
 
 from autotune.search.errors import UsageError
 from autotune.search.space import Space
-from autotune.search.storage import StorageError, StorageSpec, open_storage, parse_storage
+from autotune.search.storage import StorageSpec, open_storage, parse_storage
 from autotune.search.workers import Placement, pin_cpu, this_worker, visible_gpus
 
 STUDY_DB = "study.db"
@@ -66,10 +67,7 @@ def launch(space: Space, args: argparse.Namespace, argv: list[str], summary: dic
                 "--storage postgresql://USER@HOST/DB (several machines)"
             )
         return run_alone(space, args, out, summary)
-    try:
-        spec = parse_storage(args.storage)
-    except StorageError as error:
-        raise UsageError(str(error)) from None
+    spec = parse_storage(args.storage)
     if args.workers > 1:
         return run_local_workers(space, args, argv, out, spec, summary)
     return run_worker(space, args, out, spec, summary)
@@ -108,12 +106,8 @@ def run_worker(
 ) -> int:
     """One worker of the study in `spec`, alone or one of `--workers N` (`--worker-slot K/N`)."""
     threads = space.train.threads
-    if args.worker_slot:
-        index, count = map(int, args.worker_slot.split("/"))
-        if args.target == "cpu":
-            cores = Placement(index, count).cpu_cores(sorted(os.sched_getaffinity(0)))
-            pin_cpu(cores)
-            threads = min(threads, len(cores))
+    if args.worker_slot:  # started by --workers N, on the cores it was given
+        threads = min(threads, len(os.sched_getaffinity(0)))
     start_process(space, threads)
     where = shared_study(space, args, spec)
     if args.resume and not study_exists(where):
@@ -127,12 +121,9 @@ def shared_study(space: Space, args: argparse.Namespace, spec: StorageSpec) -> W
     """The storage of a study several workers share, with this worker's way of finding the
     trials of workers that died."""
     import optuna
-    from autotune.search.resume import requeue_gone, requeue_stale
+    from autotune.search.resume import requeue, requeue_gone
 
-    try:
-        storage = open_storage(spec, args.heartbeat, on_stale=requeue_stale)
-    except StorageError as error:
-        raise UsageError(str(error)) from None
+    storage = open_storage(spec, args.heartbeat, on_stale=requeue)  # Optuna failed the trial
     name = args.study or space.name
     worker = args.worker_slot or this_worker()
     if spec.heartbeats:
@@ -199,7 +190,9 @@ def run_study_in(
     outputs = None
     if report:
         with progress.step("report"):
-            outputs = write_report(study, space, args.target, out, time.perf_counter() - start)
+            outputs = write_outputs_locked(
+                study, space, args.target, out, time.perf_counter() - start
+            )
         summary.update(json_summary(study, space, args.target, out, outputs))
     if interrupted:
         completed = count(study, optuna.trial.TrialState.COMPLETE)
@@ -214,7 +207,7 @@ def run_study_in(
     return finish(study, space, outcome)
 
 
-def write_report(study, space: Space, target: str, out: Path, wall_seconds: float):
+def write_outputs_locked(study, space: Space, target: str, out: Path, wall_seconds: float):
     """The run folder's outputs, written by one process at a time."""
     from autotune.candidates.cache import file_lock
     from autotune.reports.outputs import write_outputs
@@ -250,7 +243,6 @@ def run_local_workers(
     summary: dict,
 ) -> int:
     """Start `--workers N` worker processes on this machine, wait for them, write the report."""
-    import optuna
     from autotune.search.json_output import json_summary
     from autotune.search.progress import Progress
     from autotune.search.study import StudyMismatch, open_study, prepare_run
@@ -278,12 +270,14 @@ def run_local_workers(
         env, place = dict(os.environ), Placement(index, args.workers)
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = place.cuda_devices(gpus)
-        else:  # the worker pins itself to these cores; its OpenMP threads fit them
+            pin = None
+        else:  # the worker runs on its own cores, with as many OpenMP threads
             cores = place.cpu_cores(sorted(os.sched_getaffinity(0)))
             env["OMP_NUM_THREADS"] = str(min(space.train.threads, len(cores)))
+            pin = functools.partial(pin_cpu, cores)
         command = [sys.executable, "-m", "autotune", *argv]
         command += ["--workers", "1", "--worker-slot", f"{index}/{args.workers}"]
-        workers.append(subprocess.Popen(command, env=env))
+        workers.append(subprocess.Popen(command, env=env, preexec_fn=pin))
     progress.note(f"started {args.workers} workers: pids {[w.pid for w in workers]}")
     try:
         codes = [w.wait() for w in workers]
@@ -291,9 +285,8 @@ def run_local_workers(
         for worker in workers:
             worker.wait()
         return 130
-    study = optuna.load_study(study_name=where.study_name, storage=where.storage)
-    with progress.step("report"):
-        outputs = write_report(study, space, args.target, out, time.perf_counter() - start)
+    with progress.step("report"):  # `study` reads the storage: every worker's trials
+        outputs = write_outputs_locked(study, space, args.target, out, time.perf_counter() - start)
     summary.update(json_summary(study, space, args.target, out, outputs))
     print_summary(study, space, outputs)
     failed = [(w.pid, code) for w, code in zip(workers, codes, strict=True) if code != 0]

@@ -46,15 +46,12 @@ def shared_results(url: str, study: str | None, out: Path):
     """The results of the study `study` (or the only one) in the storage `url`."""
     import optuna
     from autotune.reports.results import RunResults, load_finished_run
-    from autotune.search.storage import StorageError, open_storage, parse_storage
+    from autotune.search.storage import open_storage, parse_storage
 
-    try:
-        spec = parse_storage(url)
-        if spec.kind == "journal" and not Path(url.removeprefix("journal:")).is_file():
-            raise StorageError(f"--storage {url}: no such journal file")
-        storage = open_storage(spec)
-    except StorageError as error:
-        raise UsageError(str(error)) from None
+    spec = parse_storage(url)
+    if spec.kind == "journal" and not Path(url.removeprefix("journal:")).is_file():
+        raise UsageError(f"--storage {url}: no such journal file")
+    storage = open_storage(spec)
     if study is None:
         names = optuna.get_all_study_names(storage)
         if len(names) != 1:

@@ -4,9 +4,9 @@ A process killed mid-trial leaves that trial RUNNING in the study. Its parameter
 once that is known, so the study ends with the number of completed trials it was asked for:
 - one process per run folder (the default SQLite study, under RunLock): when the same command
   runs again, every RUNNING trial was interrupted (`requeue_interrupted`);
-- workers sharing a study: an RDB storage's heartbeats tell when a worker stopped
-  (`requeue_stale`); a journal storage's workers check whether the process that runs a trial on
-  this machine still exists (`requeue_gone`).
+- workers sharing a study: an RDB storage's heartbeats tell when a worker stopped (Optuna fails
+  the trial, `requeue` queues it again); a journal storage's workers check whether the process
+  that runs a trial on this machine still exists (`requeue_gone`).
 
 A retry is queued behind the trials already waiting (the siblings the interrupted trial queued,
 say); when the budget is reached first it stays queued for a later run.
@@ -88,11 +88,6 @@ def requeue_gone(study: optuna.Study, lock_path: Path) -> list[int]:
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         gone = [t for t in running if is_gone(t.user_attrs.get(WORKER, ""))]
         return [t.number for t in gone if fail_and_requeue(study, t, WORKER_GONE)]
-
-
-def requeue_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Heartbeat callback: `trial`'s worker stopped beating and Optuna failed the trial."""
-    requeue(study, trial)
 
 
 def fail_and_requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:

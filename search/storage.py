@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autotune.search.errors import UsageError
+
 if TYPE_CHECKING:
     import optuna
 
@@ -35,7 +37,7 @@ MISSED_HEARTBEATS = 4
 OPEN_ATTEMPTS = 3
 
 
-class StorageError(Exception):
+class StorageError(UsageError):
     """A storage URL that cannot be used (bad form, missing driver, unreachable server)."""
 
 
