@@ -1,5 +1,5 @@
 """`python -m autotune` is the `autotune` command."""
 
-from autotune.search.cli import main
+from autotune.cli import main
 
 raise SystemExit(main())

@@ -43,8 +43,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from autotune.candidates.cache import MANIFEST, TMP_PREFIX, digest, list_entries  # noqa: E402
-from autotune.search.pruning import ADAPTER_KEY  # noqa: E402
-from autotune.search.resume import INTERRUPTED  # noqa: E402
+from autotune.search.record import Attr  # noqa: E402
+from autotune.search.workers.recovery import INTERRUPTED  # noqa: E402
 from autotune.spaces import DEFAULT_SPACE  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / ".cache" / "kill_resume"
@@ -253,7 +253,7 @@ def check_retried(before: dict[int, TrialView], after: dict[int, TrialView]) -> 
 
 def entry_problems(trial: TrialView, out: Path, cache: Path) -> list[str]:
     """The cache entries a completed trial used that are not complete entries."""
-    key = trial.attrs.get(ADAPTER_KEY, "")
+    key = trial.attrs.get(Attr.ADAPTER_KEY, "")
     onnx = Path(trial.attrs.get("onnx_dir", ""))
     used = {
         "adapter": cache / "adapter" / key,

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tiny_models import DEFAULT_CACHE, tiny_dataset, trained_fp32_model
+
 from autotune.candidates.data import Example
 from autotune.evaluators.accuracy import generate_greedy, score_labels
 from autotune.evaluators.runtime import open_model, special_ids
-from tiny_models import DEFAULT_CACHE, tiny_dataset, trained_fp32_model
 
 if TYPE_CHECKING:
     import onnxruntime_genai as og

@@ -21,8 +21,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autotune.evaluators.latency import LatencySettings, fixed_length_prompt, measure_latency
 from tiny_models import DEFAULT_CACHE, int4_base_model, tiny_dataset
+
+from autotune.evaluators.latency import fixed_length_prompt, measure_latency
+from autotune.spaces import LatencySection
 
 if TYPE_CHECKING:
     import onnxruntime_genai as og
@@ -123,7 +125,7 @@ def independent_round(path: Path, prompt: list[int], args: argparse.Namespace) -
 # --------------------------------------------------------------------------- autotune's evaluator
 
 
-def autotune_round(path: Path, texts: list[str], settings: LatencySettings) -> Samples:
+def autotune_round(path: Path, texts: list[str], settings: LatencySection) -> Samples:
     """One `measure_latency` call; its decode samples are per-request means of the steps.
 
     Each of its repeats also makes a request on a real prompt (for its e2e figure), which is not
@@ -213,7 +215,7 @@ def run_part1(
     prompt: list[int],
     texts: list[str],
     args: argparse.Namespace,
-    settings: LatencySettings,
+    settings: LatencySection,
 ) -> bool:
     """Alternating rounds of both methods; pooled medians compared."""
     pooled = {"autotune": Samples(), "independent": Samples()}
@@ -233,7 +235,7 @@ def run_part1(
     return compare(pooled["autotune"], pooled["independent"], per_round)
 
 
-def run_part2(path: Path, texts: list[str], settings: LatencySettings) -> bool:
+def run_part2(path: Path, texts: list[str], settings: LatencySection) -> bool:
     """Three `measure_latency` calls in a row; the spread of their medians."""
     results = [measure_latency(path, "cpu", texts, settings) for _ in range(3)]
     print(f"\n{'run':<6}{'ttft p50 (ms)':>16}{'decode p50 (ms)':>18}{'repeats':>9}")
@@ -256,7 +258,7 @@ def main() -> int:
     texts = [example.prompt for example in tiny_dataset().eval]
     tokenizer = og.Tokenizer(open_independently(path, args.threads))
     prompt = fixed_length_prompt(tokenizer, texts, args.prompt_tokens)
-    settings = LatencySettings(
+    settings = LatencySection(
         prompt_tokens=args.prompt_tokens,
         new_tokens=args.new_tokens,
         warmup=args.warmup,

@@ -59,10 +59,11 @@ def parse_args() -> argparse.Namespace:
 def build_model(args: argparse.Namespace, folder: Path) -> dict:
     """A random-weight Phi-3-mini-shaped model (fp16 safetensors) and a tokenizer in `folder`."""
     import torch
+    from transformers import Phi3Config, Phi3ForCausalLM
+
     from autotune.candidates.data import load_dataset
     from autotune.candidates.tiny import EOS_ID, PAD_ID, train_tokenizer
-    from autotune.search.space import load_space
-    from transformers import Phi3Config, Phi3ForCausalLM
+    from autotune.spaces import load_space
 
     shape = {
         "hidden_size": args.hidden_size,

@@ -37,10 +37,10 @@ from typing import Any
 import optuna
 import pandas as pd
 import yaml
+
 from autotune.candidates.cache import MANIFEST, digest
 from autotune.search.samplers import startup_trials
-from autotune.search.space import load_space
-from autotune.spaces import DEFAULT_SPACE, SPACES_DIR
+from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "search"
 AUTOTUNE = str(Path(sys.executable).with_name("autotune"))

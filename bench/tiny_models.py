@@ -17,8 +17,7 @@ from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.train import train_adapter
 from autotune.search.params import train_params
-from autotune.search.space import Space, load_space
-from autotune.spaces import DEFAULT_SPACE
+from autotune.spaces import DEFAULT_SPACE, Space, load_space
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 

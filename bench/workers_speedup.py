@@ -59,10 +59,11 @@ def write_space(folder: Path, args: argparse.Namespace) -> Path:
 def build_base(space_file: Path, cache: Path) -> float:
     """Build the space's tiny base into `cache` with one thread; the seconds it took."""
     import torch
+
     from autotune.candidates.base import resolve_base
     from autotune.candidates.cache import StageCache
     from autotune.candidates.data import load_dataset
-    from autotune.search.space import load_space
+    from autotune.spaces import load_space
 
     torch.set_num_threads(1)
     start = time.perf_counter()

@@ -8,7 +8,7 @@ from pathlib import Path
 from autotune.candidates.cache import StageCache, folder_digest
 from autotune.candidates.data import Dataset
 from autotune.candidates.tiny import build_tiny_base
-from autotune.search.space import Space, model_path, model_source
+from autotune.spaces import Space, model_path, model_source
 
 
 @dataclass(frozen=True)

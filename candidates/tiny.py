@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from autotune.candidates.batching import length_grouped_batches, pad_batch
 from autotune.candidates.cache import StageCache, digest
 from autotune.candidates.data import Dataset
-from autotune.search.space import TinyModel
+from autotune.spaces import TinyModel
 
 # Bump when the recipe below changes, so cached bases built by an older recipe are not reused.
 RECIPE_VERSION = 2

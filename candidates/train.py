@@ -22,10 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
+
 from autotune.candidates.batching import length_grouped_batches, pad_batch
 from autotune.candidates.data import Example
+from autotune.evaluators.memory import PeakMemory
 
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -114,31 +117,6 @@ def autocast(device: str, dtype: str) -> contextlib.AbstractContextManager:
     if dtype == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device, dtype=TORCH_DTYPES[dtype])
-
-
-class PeakMemory:
-    """Peak memory of the block: CUDA allocations on a GPU, resident memory on a CPU (MiB)."""
-
-    def __init__(self, device: str):
-        self.device = device
-        self.peak_mb: float | None = None
-
-    def __enter__(self) -> PeakMemory:
-        if self.device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            from autotune.evaluators.memory import reset_peak_rss
-
-            reset_peak_rss()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device == "cuda":
-            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
-        else:
-            from autotune.evaluators.memory import peak_rss_mb
-
-            self.peak_mb = peak_rss_mb()
 
 
 def load_for_training(
@@ -251,6 +229,26 @@ def train_adapter(
     return result
 
 
+@dataclass
+class _Training:
+    """One training, set up: the peft model, the encoded examples, the optimiser and schedule."""
+
+    model: Any
+    pad_id: int
+    encoded: list[tuple[list[int], list[int]]]
+    encoded_eval: list[tuple[list[int], list[int]]]
+    steps_per_epoch: int
+    total_steps: int
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+
+    def eval_loss(self, examples, params: TrainParams, device: str) -> float:
+        return completion_loss(
+            self.model, examples, params.batch_size, self.pad_id, device, params.dtype
+        )
+
+
 def _train(
     base_dir: Path,
     train: list[Example],
@@ -262,10 +260,31 @@ def _train(
     checkpoints: int,
     on_checkpoint: CheckpointHook | None,
 ) -> TrainResult:
+    start = time.perf_counter()
+    training = _set_up(base_dir, train, evaluation, params, device, trust_remote_code)
+    at_steps = checkpoint_steps(training.total_steps, checkpoints)
+    steps, losses, checkpoint_losses = _loop(training, params, device, at_steps, on_checkpoint)
+    eval_loss = training.eval_loss(training.encoded_eval, params, device)
+    training.model.save_pretrained(out)
+    tail = losses[-training.steps_per_epoch :]
+    seconds = time.perf_counter() - start
+    train_loss = sum(tail) / len(tail)
+    checkpoints_seen = tuple(checkpoint_losses)
+    return TrainResult(out, train_loss, eval_loss, steps, seconds, checkpoints_seen, None, device)
+
+
+def _set_up(
+    base_dir: Path,
+    train: list[Example],
+    evaluation: list[Example],
+    params: TrainParams,
+    device: str,
+    trust_remote_code: bool,
+) -> _Training:
+    """The base with its LoRA branches, the tokenised examples, AdamW and a one-cycle schedule."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer
 
-    start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -284,7 +303,6 @@ def _train(
 
     encoded = [encode(tokenizer, e, params.max_seq_len) for e in train]
     encoded_eval = [encode(tokenizer, e, params.max_seq_len) for e in evaluation]
-    lengths = [len(ids) for ids, _ in encoded]
     steps_per_epoch = math.ceil(len(encoded) / params.batch_size)
     total_steps = max(1, round(params.epochs * steps_per_epoch))
     optimizer = torch.optim.AdamW(
@@ -297,47 +315,58 @@ def _train(
         pct_start=0.1,
         anneal_strategy="linear",
     )
-    generator = torch.Generator().manual_seed(params.seed)
-    at_steps = checkpoint_steps(total_steps, checkpoints)
-    checkpoint_losses: list[float] = []
     # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
     scaler = torch.amp.GradScaler(device, enabled=params.dtype == "fp16")
+    return _Training(
+        model,
+        pad_id,
+        encoded,
+        encoded_eval,
+        steps_per_epoch,
+        total_steps,
+        optimizer,
+        schedule,
+        scaler,
+    )
 
-    def eval_loss_on(examples) -> float:
-        return completion_loss(model, examples, params.batch_size, pad_id, device, params.dtype)
 
-    step, losses = 0, []
-    while step < total_steps:
+def _loop(
+    training: _Training,
+    params: TrainParams,
+    device: str,
+    at_steps: list[int],
+    on_checkpoint: CheckpointHook | None,
+) -> tuple[int, list[float], list[float]]:
+    """Train for `total_steps` in length-grouped batches, taking the eval loss at `at_steps`;
+    the steps done, the training losses and the checkpoint losses."""
+    model, encoded = training.model, training.encoded
+    lengths = [len(ids) for ids, _ in encoded]
+    generator = torch.Generator().manual_seed(params.seed)
+    step, losses, checkpoint_losses = 0, [], []
+    while step < training.total_steps:
         model.train()
         for indices in length_grouped_batches(lengths, params.batch_size, generator):
-            ids, mask, labels = _tensors(encoded, indices, pad_id, device)
+            ids, mask, labels = _tensors(encoded, indices, training.pad_id, device)
             with autocast(device, params.dtype):
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"loss became {loss.item()} at step {step}")
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
-            optimizer.zero_grad()
+            training.scaler.scale(loss).backward()
+            training.scaler.step(training.optimizer)
+            training.scaler.update()
+            training.schedule.step()
+            training.optimizer.zero_grad()
             losses.append(loss.item())
             step += 1
             if step in at_steps:
-                loss_now = eval_loss_on(encoded_eval[:CHECKPOINT_EXAMPLES])
-                checkpoint_losses.append(loss_now)
+                subset = training.encoded_eval[:CHECKPOINT_EXAMPLES]
+                checkpoint_losses.append(training.eval_loss(subset, params, device))
                 if on_checkpoint is not None:
-                    on_checkpoint(len(checkpoint_losses) - 1, loss_now)
+                    on_checkpoint(len(checkpoint_losses) - 1, checkpoint_losses[-1])
                 model.train()
-            if step >= total_steps:
+            if step >= training.total_steps:
                 break
-
-    eval_loss = eval_loss_on(encoded_eval)
-    model.save_pretrained(out)
-    tail = losses[-steps_per_epoch:]
-    seconds = time.perf_counter() - start
-    return TrainResult(
-        out, sum(tail) / len(tail), eval_loss, step, seconds, tuple(checkpoint_losses), None, device
-    )
+    return step, losses, checkpoint_losses
 
 
 def load_train_result(path: Path) -> TrainResult:

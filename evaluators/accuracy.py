@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from autotune.candidates.data import Example
+
+from autotune.evaluators.examples import Example
 from autotune.evaluators.runtime import open_model, special_ids
 
 

@@ -24,8 +24,10 @@ from pathlib import Path
 from autotune.evaluators.memory import MemoryReport, track_memory
 from autotune.evaluators.runtime import open_model
 from autotune.evaluators.stats import median_halfwidth, summarize
+from autotune.spaces import LatencySection
+from autotune.spaces.metrics import LATENCY_METRICS
 
-LATENCY_FIGURES = ("ttft_ms", "decode_ms", "e2e_ms", "tokens_per_s")
+LATENCY_FIGURES = tuple(LATENCY_METRICS)
 
 # Used when no space gives real prompts (e.g. `autotune bench` without --space).
 FALLBACK_PROMPTS = (
@@ -33,17 +35,6 @@ FALLBACK_PROMPTS = (
     "long discussion about roads, schools and the old library, it agreed to publish a summary.",
     "Write a short note to a neighbour thanking them for looking after the garden in July.",
 )
-
-
-@dataclass(frozen=True)
-class LatencySettings:
-    prompt_tokens: int = 64
-    new_tokens: int = 8
-    warmup: int = 2
-    repeats: int = 10
-    stable: float | None = None
-    max_repeats: int = 300
-    threads: int = 1
 
 
 @dataclass
@@ -55,7 +46,7 @@ class LatencyResult:
     halfwidth: dict[str, float]
     memory: MemoryReport
     load_s: float
-    settings: LatencySettings
+    settings: LatencySection  # the space's `latency` section
     samples: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict:
@@ -65,7 +56,7 @@ class LatencyResult:
             "median_ci_halfwidth": self.halfwidth,
             "memory": asdict(self.memory),
             "load_s": self.load_s,
-            "settings": asdict(self.settings),
+            "settings": self.settings.model_dump(exclude={"stat"}),
         }
 
 
@@ -105,7 +96,7 @@ def time_one_request(model, prompt: list[int], new_tokens: int) -> tuple[float, 
     return first - start, steps, previous - start
 
 
-def is_stable(samples: dict[str, list[float]], settings: LatencySettings) -> bool:
+def is_stable(samples: dict[str, list[float]], settings: LatencySection) -> bool:
     if settings.stable is None:
         return len(samples["ttft_ms"]) >= settings.repeats
     if len(samples["ttft_ms"]) < settings.repeats:
@@ -114,7 +105,7 @@ def is_stable(samples: dict[str, list[float]], settings: LatencySettings) -> boo
 
 
 def measure_latency(
-    model_dir: Path, target: str, prompt_texts: list[str], settings: LatencySettings
+    model_dir: Path, target: str, prompt_texts: list[str], settings: LatencySection
 ) -> LatencyResult:
     """Latency statistics in milliseconds (tokens_per_s in tokens per second), with memory."""
     import onnxruntime_genai as og

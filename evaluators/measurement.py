@@ -7,16 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autotune.candidates.data import Example
 from autotune.evaluators.accuracy import AccuracyResult, measure_accuracy
 from autotune.evaluators.environment import describe
+from autotune.evaluators.examples import Example
 from autotune.evaluators.footprint import folder_size_mb
-from autotune.evaluators.latency import LatencyResult, LatencySettings, measure_latency
-
-
-def latency_settings(section: Any) -> LatencySettings:
-    """LatencySettings from a space's `latency` section."""
-    return LatencySettings(**section.model_dump(exclude={"stat"}))
+from autotune.evaluators.latency import LatencyResult, measure_latency
+from autotune.spaces import LatencySection
 
 
 def flat_metrics(
@@ -67,7 +63,7 @@ class Benchmark:
 def benchmark(
     model_dir: Path,
     target: str,
-    settings: LatencySettings,
+    settings: LatencySection,
     examples: list[Example] | None = None,
     labels: list[str] | None = None,
     metric: str = "exact_match",

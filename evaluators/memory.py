@@ -161,3 +161,28 @@ def track_memory(target: str) -> Iterator[MemoryReport]:
         report.gpu_per_process = sampler.per_process
     report.peak_mem_mb = peak_rss_mb()
     report.model_mem_mb = max(0.0, report.peak_mem_mb - before)
+
+
+class PeakMemory:
+    """Peak memory of the block: CUDA allocations on a GPU, resident memory on a CPU (MiB)."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.peak_mb: float | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            reset_peak_rss()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device == "cuda":
+            import torch
+
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            self.peak_mb = peak_rss_mb()

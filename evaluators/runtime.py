@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import autotune  # noqa: F401  (turns onnxruntime telemetry off before the import below)
+from autotune.errors import UsageError
 
 
-class ModelFolderError(Exception):
+class ModelFolderError(UsageError):
     """A folder that is not a loadable onnxruntime-genai model."""
 
 

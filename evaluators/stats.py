@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 
-STATISTICS = ("p50", "p90", "p99", "mean", "std", "cv")
-
 
 def summarize(samples: list[float]) -> dict[str, float]:
     """p50/p90/p99/mean/std/cv of a list of samples (std with ddof=1, cv = std / mean)."""

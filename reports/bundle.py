@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from autotune.errors import UsageError
 from autotune.reports.model_card import model_card
+from autotune.reports.pareto import Selection
 from autotune.reports.results import RunResults
-from autotune.search.errors import UsageError
-from autotune.search.pareto import Selection
-from autotune.search.space import Constraint, is_metric_column
+from autotune.spaces import Constraint, is_metric_column
 
 # Files of ours in a cache entry that are not part of the deployable model.
 _NOT_SHIPPED = ("autotune_manifest.json",)

@@ -18,21 +18,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
 from autotune.reports.document import Block, Bullets, Heading, Image, Table, Text, to_markdown  # noqa: E402
 from autotune.reports.html import to_html  # noqa: E402
-from autotune.reports.model_card import fmt  # noqa: E402
-from autotune.reports.plot import save  # noqa: E402
-from autotune.reports.report import hardware  # noqa: E402
-from autotune.reports.results import RunResults  # noqa: E402
-from autotune.search.pareto import (  # noqa: E402
+from autotune.reports.pareto import (  # noqa: E402
     Candidate,
     dominates,
     objective_bounds,
     pareto_front,
     scaled_hypervolume,
 )
-from autotune.search.space import metric_column  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from autotune.reports.plot import save  # noqa: E402
+from autotune.reports.report import hardware  # noqa: E402
+from autotune.reports.results import RunResults  # noqa: E402
+from autotune.spaces import fmt, metric_column  # noqa: E402
 
 RUN_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
 

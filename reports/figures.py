@@ -13,11 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from autotune.reports.pareto import objective_bounds, scaled_hypervolume  # noqa: E402
 from autotune.reports.plot import COLORS, pareto_plot, save  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
-from autotune.search.pareto import objective_bounds, scaled_hypervolume  # noqa: E402
-from autotune.search.space import Choices, Range  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from autotune.spaces import Choices, Range  # noqa: E402
 
 # Knobs the parameter figure shows, in this order; other searched knobs fill in up to three.
 KEY_KNOBS = ("lora_r", "learning_rate", "precision")

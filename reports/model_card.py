@@ -6,28 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+
 from autotune.reports.document import markdown_table
 from autotune.reports.report import base_model, hardware
 from autotune.reports.results import RunResults
-from autotune.search.space import LATENCY_METRICS, STATS, Constraint, metric_column, split_metric
-
-METHODS = {
-    "accuracy": "share of eval examples predicted right",
-    "macro_f1": "macro-averaged F1 over the labels",
-    "size_mb": "the model folder on disk",
-    "peak_mem_mb": "peak resident memory of the measuring process",
-    "model_mem_mb": "resident memory the loaded model added",
-    "gpu_mem_mb": "peak GPU memory of the process (NVML)",
-    "ttft_ms": "time to first token: prefill plus the first token",
-    "decode_ms": "time per new token after the first",
-    "e2e_ms": "a whole request: a real eval prompt and its new tokens",
-    "tokens_per_s": "new tokens over e2e time",
-}
-
-
-def fmt(value: Any) -> str:
-    """How the card (and selection messages) print a figure: 4 significant digits."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+from autotune.spaces import (
+    LATENCY_METRICS,
+    METRICS,
+    STATS,
+    Constraint,
+    fmt,
+    metric_column,
+    split_metric,
+)
+from autotune.spaces.metrics import describe
 
 
 def model_card(
@@ -136,9 +128,10 @@ def _metric_rows(metrics: dict[str, float], measured: dict[str, Any]) -> pd.Data
     rows = []
     for name, value in metrics.items():
         base, stat = split_metric(name)
-        if base not in METHODS or (base in LATENCY_METRICS and stat not in STATS):
+        training = base.startswith("train_")  # what made the model, not a figure of it
+        if base not in METRICS or training or (base in LATENCY_METRICS and stat not in STATS):
             continue
-        method = METHODS[base]
+        method = describe(base)
         if base in LATENCY_METRICS and stat:
             method += f" ({stat} over the repeats)"
         elif base in ("accuracy", "macro_f1") and measured.get("eval_examples"):

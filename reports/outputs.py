@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+
+from autotune.errors import UsageError
 from autotune.reports.bundle import write_selected
 from autotune.reports.document import to_markdown
 from autotune.reports.figures import write_figures
 from autotune.reports.html import to_html
+from autotune.reports.pareto import Selection
 from autotune.reports.report import report_blocks
 from autotune.reports.results import RunResults
-from autotune.search.errors import UsageError
-from autotune.search.pareto import Selection
-from autotune.search.space import Space
+from autotune.spaces import Space
 
 
 @dataclass(frozen=True)

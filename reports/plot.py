@@ -12,10 +12,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from autotune.search.pareto import Candidate, Selection  # noqa: E402
-from autotune.search.space import Space, metric_column  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from autotune.reports.pareto import Candidate, Selection  # noqa: E402
+from autotune.spaces import Space, metric_column  # noqa: E402
 
 COLORS = {
     "infeasible": "#999999",

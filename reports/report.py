@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from autotune.reports.document import Block, Bullets, Heading, Image, Table, Text, cell
 from autotune.reports.figures import importances
+from autotune.reports.pareto import Candidate
 from autotune.reports.results import RunResults
-from autotune.search.pareto import Candidate
-from autotune.search.space import Choices, Range, Space, metric_column, model_source
+from autotune.spaces import Choices, Range, Space, metric_column, model_source
 
 
 def report_blocks(

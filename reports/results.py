@@ -14,10 +14,12 @@ from typing import Any
 
 import optuna
 import pandas as pd
+
+from autotune.errors import UsageError
+from autotune.reports.pareto import Candidate, Selection, select
 from autotune.reports.table import candidates, trials_frame
-from autotune.search.errors import UsageError
-from autotune.search.pareto import Candidate, Selection, select
-from autotune.search.space import Space, SpaceError, stored_space
+from autotune.search.record import TrialRecord, read_trials
+from autotune.spaces import Space, SpaceError, stored_space
 
 
 def load_finished_run(
@@ -79,6 +81,7 @@ class RunResults:
     target: str
     label: str  # how reports name the run (its folder's name)
     folder: Path | None
+    records: list[TrialRecord]  # every trial, as the study recorded it
     frame: pd.DataFrame  # the trials table
     candidates: list[Candidate]
     selection: Selection
@@ -87,10 +90,11 @@ class RunResults:
     def of(
         cls, study: optuna.Study, space: Space, target: str, label: str, folder: Path | None = None
     ) -> RunResults:
-        frame = trials_frame(study, space)
-        completed = candidates(frame, space) if len(frame) else []
+        records = read_trials(study)
+        frame = trials_frame(records)
+        completed = candidates(records, space)
         selection = select(completed, space.objectives, space.preferred_objective())
-        return cls(study, space, target, label, folder, frame, completed, selection)
+        return cls(study, space, target, label, folder, records, frame, completed, selection)
 
     @classmethod
     def from_folder(cls, folder: Path) -> RunResults:
@@ -115,8 +119,8 @@ class RunResults:
         """The distinct machines the completed trials were measured on (most trials first)."""
         seen: Counter[str] = Counter()
         found: dict[str, dict[str, Any]] = {}
-        for trial in self.study.get_trials(deepcopy=False):
-            environment = trial.user_attrs.get("measured", {}).get("environment")
+        for record in self.records:
+            environment = record.measured.get("environment")
             if environment:
                 key = repr(sorted((k, repr(v)) for k, v in environment.items()))
                 seen[key] += 1
@@ -125,8 +129,7 @@ class RunResults:
 
     def measured(self, number: int) -> dict[str, Any]:
         """How trial `number` was measured (settings, examples, machine); {} if not recorded."""
-        trial = self.study.get_trials(deepcopy=False)[number]
-        return trial.user_attrs.get("measured", {})
+        return self.records[number].measured
 
     def wall_seconds(self) -> float | None:
         """From the first trial's start to the last trial's end."""

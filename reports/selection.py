@@ -12,27 +12,37 @@ import math
 import re
 from dataclasses import dataclass
 
-from autotune.reports.model_card import fmt
+from autotune.errors import UsageError
+from autotune.reports.pareto import Candidate, Selection, closest_candidate, rank_front, select
 from autotune.reports.results import RunResults
-from autotune.search.errors import UsageError
-from autotune.search.pareto import Candidate, Selection, closest_candidate, rank_front, select
-from autotune.search.space import Constraint, check_metric, is_metric_column, metric_column
+from autotune.spaces import (
+    Constraint,
+    check_metric,
+    fmt,
+    is_metric_column,
+    metric_column,
+    parse_constraint,
+)
 
-_WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=)\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$")
+# METRIC then the space files' constraint grammar (spaces/schema.py: parse_constraint).
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*((?:>=|<=).*)$")
 
 
 def parse_where(text: str) -> Constraint:
     """'accuracy>=0.8' -> Constraint; UsageError naming what was expected."""
     match = _WHERE.match(text)
-    if not match:
+    try:
+        if not match:
+            raise ValueError
+        constraint = parse_constraint(*match.groups())
+    except ValueError:
         raise UsageError(
             f"bad --where {text!r}: expected METRIC>=NUMBER or METRIC<=NUMBER, "
             "e.g. 'accuracy>=0.8' or 'decode_ms.p90<=5'"
-        )
-    name, op, bound = match.groups()
-    if problem := check_metric(name):
+        ) from None
+    if problem := check_metric(constraint.metric):
         raise UsageError(f"bad --where {text!r}: {problem}")
-    return Constraint(metric=name, op=op, bound=float(bound))
+    return constraint
 
 
 def constraints_for(results: RunResults, where: list[Constraint]) -> list[Constraint]:

@@ -1,60 +1,47 @@
 """The trials table: one row per trial with its parameters, metrics, stage times, the reason it
-failed or was pruned, and where it came from (a sibling of trial n, a retry of trial n)."""
+failed or was pruned, and where it came from (a sibling of trial n, a retry of trial n).
+
+Both the table and the candidates the selection sees are made from the study's `TrialRecord`s
+(search/record.py); feasibility is what the study stored with each completed trial.
+"""
 
 from __future__ import annotations
 
-import math
-
-import optuna
 import pandas as pd
-from autotune.search.pareto import Candidate
-from autotune.search.resume import STALE
-from autotune.search.space import Space, metric
-from autotune.search.workers import WORKER
+
+from autotune.reports.pareto import Candidate
+from autotune.search.record import TrialRecord
+from autotune.spaces import Space
 
 
-def trials_frame(study: optuna.Study, space: Space) -> pd.DataFrame:
-    """Every trial of the study as a row (completed, failed, pruned or running)."""
-    constraints = space.parsed_constraints()
+def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
+    """Every trial as a row (completed, failed, pruned or running)."""
     rows = []
-    for trial in study.get_trials(deepcopy=False):
-        attrs = trial.user_attrs
-        row: dict = {"number": trial.number, "state": trial.state.name}
-        row.update(attrs.get("params", trial.params))
-        metrics = attrs.get("metrics", {})
-        row.update(metrics)
-        row.update({f"seconds.{k}": v for k, v in attrs.get("seconds", {}).items()})
-        if trial.state == optuna.trial.TrialState.COMPLETE:
-            row["feasible"] = all(
-                c.violation(metric(metrics, c.metric, space)) <= 0 for c in constraints
-            )
-        row["error"] = (
-            attrs.get("error")
-            or attrs.get("pruned")
-            or trial.system_attrs.get("fail_reason", "")
-            or (STALE if trial.state == optuna.trial.TrialState.FAIL else "")
-        )
-        row["sibling_of"] = attrs.get("sibling_of")
-        row["retry_of"] = attrs.get("retry_of")
-        row["worker"] = attrs.get(WORKER, "")
-        row["onnx_dir"] = attrs.get("onnx_dir", "")
+    for record in records:
+        row: dict = {"number": record.number, "state": record.state}
+        row.update(record.params)
+        row.update(record.metrics)
+        row.update({f"seconds.{k}": v for k, v in record.seconds.items()})
+        if record.complete:
+            row["feasible"] = record.feasible
+        row["error"] = record.reason
+        row["sibling_of"] = record.sibling_of
+        row["retry_of"] = record.retry_of
+        row["worker"] = record.worker
+        row["onnx_dir"] = record.onnx_dir
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def candidates(frame: pd.DataFrame, space: Space) -> list[Candidate]:
-    """The completed trials of a trials table, as the selection sees them."""
-    constraints = space.parsed_constraints()
-    result = []
-    for _, row in frame[frame["state"] == "COMPLETE"].iterrows():
-        metrics = {k: v for k, v in row.items() if isinstance(v, float) and not math.isnan(v)}
-        result.append(
-            Candidate(
-                number=int(row["number"]),
-                values={name: metric(metrics, name, space) for name in space.objectives},
-                violations={
-                    str(c): c.violation(metric(metrics, c.metric, space)) for c in constraints
-                },
-            )
+def candidates(records: list[TrialRecord], space: Space) -> list[Candidate]:
+    """The completed trials, as the selection sees them: objective values and the violations
+    of the constraints the study stored."""
+    return [
+        Candidate(
+            number=record.number,
+            values={name: space.metric(record.metrics, name) for name in space.objectives},
+            violations=dict(record.constraints),
         )
-    return result
+        for record in records
+        if record.complete
+    ]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+
 from autotune.candidates.export import ExportParams
 from autotune.candidates.train import TrainParams, resolve_dtype
-from autotune.search.space import KNOBS, TRAIN_KNOBS, Choices, Range, Space
+from autotune.spaces import KNOBS, Choices, Range, Space
+from autotune.spaces.knobs import INT4_KNOBS, TRAIN_KNOBS
 
 DEFAULTS: dict[str, Any] = {
     "lora_dropout": 0.05,
@@ -20,9 +22,6 @@ DEFAULTS: dict[str, Any] = {
     "int4_accuracy_level": None,
     "int4_algo": None,
 }
-
-
-INT4_KNOBS = ("int4_block_size", "int4_accuracy_level", "int4_algo")
 
 
 def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
@@ -38,7 +37,7 @@ def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
             continue
         if isinstance(knob, Choices):
             values[name] = trial.suggest_categorical(name, knob.choices)
-        elif isinstance(knob, Range) and KNOBS[name].kind == "int":
+        elif isinstance(knob, Range) and KNOBS[name].integer:
             step = int(knob.step or 1)
             values[name] = trial.suggest_int(
                 name, int(knob.low), int(knob.high), step=step, log=knob.log

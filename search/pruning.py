@@ -17,9 +17,7 @@ import statistics
 
 import optuna
 
-CHECKPOINT_LOSSES = "checkpoint_losses"  # trial user attribute: eval loss at each checkpoint
-ADAPTER_KEY = "adapter_key"  # trial user attribute: which training configuration a trial used
-PRUNED = "pruned"  # trial user attribute: why it was pruned
+from autotune.search.record import Attr
 
 
 def _trials(study: optuna.Study, state: optuna.trial.TrialState) -> list:
@@ -30,8 +28,8 @@ def earlier_losses(study: optuna.Study, checkpoint: int, exclude: str = "") -> l
     """Eval losses at `checkpoint` of the completed trials' distinct adapters (but `exclude`)."""
     by_adapter: dict[str, float] = {}
     for trial in _trials(study, optuna.trial.TrialState.COMPLETE):
-        losses = trial.user_attrs.get(CHECKPOINT_LOSSES) or []
-        key = trial.user_attrs.get(ADAPTER_KEY, str(trial.number))
+        losses = trial.user_attrs.get(Attr.CHECKPOINT_LOSSES) or []
+        key = trial.user_attrs.get(Attr.ADAPTER_KEY, str(trial.number))
         if checkpoint < len(losses) and key != exclude:
             by_adapter[key] = losses[checkpoint]
     return list(by_adapter.values())
@@ -40,11 +38,11 @@ def earlier_losses(study: optuna.Study, checkpoint: int, exclude: str = "") -> l
 def earlier_verdict(study: optuna.Study, adapter_key: str) -> str | None:
     """'complete' when a trial with this adapter completed, else the reason one was pruned."""
     for trial in _trials(study, optuna.trial.TrialState.COMPLETE):
-        if trial.user_attrs.get(ADAPTER_KEY) == adapter_key:
+        if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key:
             return "complete"
     for trial in _trials(study, optuna.trial.TrialState.PRUNED):
-        if trial.user_attrs.get(ADAPTER_KEY) == adapter_key:
-            return f"as trial {trial.number}: {trial.user_attrs.get(PRUNED, '')}"
+        if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key:
+            return f"as trial {trial.number}: {trial.user_attrs.get(Attr.PRUNED, '')}"
     return None
 
 
@@ -66,7 +64,7 @@ class MedianRule:
 
     def __call__(self, checkpoint: int, loss: float) -> None:
         self.losses.append(loss)
-        self.trial.set_user_attr(CHECKPOINT_LOSSES, list(self.losses))
+        self.trial.set_user_attr(Attr.CHECKPOINT_LOSSES, list(self.losses))
         if checkpoint + 1 < self.prune_from:
             return
         earlier = earlier_losses(self.trial.study, checkpoint, exclude=self.adapter_key)

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import optuna
+
 from autotune.candidates.cache import digest
 from autotune.search.siblings import export_combinations
-from autotune.search.space import Choices, Range, Space
+from autotune.spaces import Choices, Range, Space
 
 
 def sampler_seed(seed: int, trials_so_far: int, worker: str = "") -> int:

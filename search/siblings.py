@@ -12,8 +12,10 @@ import itertools
 from typing import Any
 
 import optuna
-from autotune.search.params import INT4_KNOBS
-from autotune.search.space import Choices, Space
+
+from autotune.search.record import Attr
+from autotune.spaces import Choices, Space
+from autotune.spaces.knobs import INT4_KNOBS
 
 
 def export_combinations(space: Space, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -51,5 +53,5 @@ def enqueue_siblings(study: optuna.Study, space: Space, trial: optuna.Trial) -> 
     """Queue the siblings of `trial`; Optuna skips any already queued or run. How many."""
     siblings = sibling_params(space, trial.params)
     for params in siblings:
-        study.enqueue_trial(params, user_attrs={"sibling_of": trial.number}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={Attr.SIBLING_OF: trial.number}, skip_if_exists=True)
     return len(siblings)

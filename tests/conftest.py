@@ -67,7 +67,7 @@ def tiny(shared_cache):
     from autotune.candidates.base import resolve_base
     from autotune.candidates.cache import StageCache
     from autotune.candidates.data import load_dataset
-    from autotune.search.space import load_space
+    from autotune.spaces import load_space
 
     space = load_space(REPO / "spaces" / "tiny.yaml", "cpu")
     dataset = load_dataset(space)
@@ -106,6 +106,7 @@ def candidate(tiny, tmp_path_factory):
 
 def assert_generates(model_dir: Path) -> None:
     import onnxruntime_genai as og
+
     from autotune.evaluators.runtime import open_model
 
     model = open_model(model_dir, "cpu", 1)

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from autotune.evaluators.accuracy import measure_accuracy
-from autotune.evaluators.latency import LatencySettings, measure_latency
-from autotune.evaluators.stats import median_halfwidth
 
+from autotune.evaluators.accuracy import measure_accuracy
+from autotune.evaluators.latency import measure_latency
+from autotune.evaluators.stats import median_halfwidth
+from autotune.spaces import LatencySection as LatencySettings
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from autotune.candidates.cache import MANIFEST, StageCache, digest, folder_digest
 
 

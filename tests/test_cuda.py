@@ -13,11 +13,12 @@ import bitsandbytes as bnb
 import onnx
 import pytest
 import torch
+from safetensors.torch import load_file
+
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.train import TrainParams, load_for_training, train_adapter
 from autotune.evaluators.accuracy import measure_accuracy
-from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)

@@ -6,8 +6,9 @@ import json
 from collections import Counter
 
 import pytest
+
 from autotune.candidates.data import Example, load_dataset, stratified_split, template_fields
-from autotune.search.space import SpaceError, load_space
+from autotune.spaces import SpaceError, load_space
 
 
 def test_template_fields():

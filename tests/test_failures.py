@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
+from autotune import cli
 from autotune.candidates import export
-from autotune.search import cli
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_nan_loss_and_export_error_fail_their_trials_only(
             raise RuntimeError("the model builder failed: unsupported quantisation (injected)")
         return real_export(merged, params, out)
 
-    monkeypatch.setattr("autotune.search.study.export_onnx", export_or_fail)
+    monkeypatch.setattr("autotune.search.stages.export_onnx", export_or_fail)
     out = tmp_path / "run"
     argv = ["--space", str(write_space(changes)), "--out", str(out), "--cache", str(shared_cache)]
     assert cli.main([*argv, "--trials", "4", "--quiet"]) == 0

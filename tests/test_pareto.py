@@ -6,7 +6,8 @@ import random
 
 import optuna
 import pytest
-from autotune.search.pareto import (
+
+from autotune.reports.pareto import (
     Candidate,
     closest_candidate,
     dominates,

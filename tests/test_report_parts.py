@@ -8,13 +8,14 @@ import re
 
 import pandas as pd
 import pytest
+from rich.console import Console
+
+from autotune.console.progress import Progress
+from autotune.errors import UsageError
 from autotune.reports.document import Bullets, Heading, Table, Text, to_markdown
 from autotune.reports.html import to_html
+from autotune.reports.pareto import Candidate, select
 from autotune.reports.selection import parse_where
-from autotune.search.errors import UsageError
-from autotune.search.pareto import Candidate, select
-from autotune.search.progress import Progress
-from rich.console import Console
 
 
 def test_parse_where():
@@ -72,7 +73,7 @@ def test_blocks_render_to_markdown_and_escaped_html(tmp_path):
 
 def test_pareto_panels_for_three_objectives(write_space):
     from autotune.reports.plot import pareto_figure
-    from autotune.search.space import load_space
+    from autotune.spaces import load_space
 
     objectives = {"accuracy": "maximize", "e2e_ms": "minimize", "size_mb": "minimize"}
     space = load_space(write_space({"objectives": objectives}), "cpu")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from autotune.search.pareto import pareto_front
 
+from autotune.reports.pareto import pareto_front
 from tests.conftest import assert_generates, merge, tiny_dict
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def autotune(*args: str | Path) -> subprocess.CompletedProcess:
 def command(capfd):
     """command(*args): `autotune *args` in this process (reports need no fresh one), with its
     exit code and what it wrote to stdout and stderr."""
-    from autotune.search.cli import main
+    from autotune.cli import main
 
     def run(*args: str | Path) -> subprocess.CompletedProcess:
         capfd.readouterr()

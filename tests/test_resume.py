@@ -16,8 +16,9 @@ from pathlib import Path
 
 import optuna
 import pytest
+
 from autotune.candidates.cache import MANIFEST, TMP_PREFIX
-from autotune.search.pruning import ADAPTER_KEY
+from autotune.search.record import Attr
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +98,7 @@ def test_kill_during_training_then_the_same_command_finishes_the_study(write_spa
     assert retry.params == before[1].params
 
     # The killed build folder was not trusted: the retry trained its adapter again.
-    key = retry.user_attrs[ADAPTER_KEY]
+    key = retry.user_attrs[Attr.ADAPTER_KEY]
     assert build.name.startswith(f"{TMP_PREFIX}{key}-")
     adapter = cache / "adapter" / key
     assert (adapter / MANIFEST).is_file() and (adapter / MANIFEST).stat().st_mtime > killed_at

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from autotune.search.space import SpaceError, load_space, parse_constraint, parse_duration
 
+from autotune.spaces import SpaceError, load_space, parse_constraint, parse_duration
 from tests.conftest import REPO
 
 

@@ -7,18 +7,19 @@ import sys
 
 import optuna
 import pytest
+
 from autotune.candidates.train import checkpoint_steps
-from autotune.search.pruning import (
-    ADAPTER_KEY,
-    CHECKPOINT_LOSSES,
-    PRUNED,
-    MedianRule,
-    earlier_verdict,
-)
-from autotune.search.resume import INTERRUPTED, RunFolderBusy, RunLock, requeue_interrupted
+from autotune.search.pruning import MedianRule, earlier_verdict
+from autotune.search.record import Attr
 from autotune.search.samplers import grid_values, make_sampler, sampler_seed, startup_trials
 from autotune.search.siblings import sibling_params
-from autotune.search.space import SpaceError, load_space
+from autotune.search.workers.recovery import (
+    INTERRUPTED,
+    RunFolderBusy,
+    RunLock,
+    requeue_interrupted,
+)
+from autotune.spaces import SpaceError, load_space
 
 INT4_TRIAL = {
     "lora_r": 16,
@@ -180,8 +181,8 @@ def test_checkpoint_steps_are_evenly_spaced_before_the_end():
 
 def completed_training(study: optuna.Study, adapter: str, losses: list[float]) -> None:
     trial = study.ask()
-    trial.set_user_attr(ADAPTER_KEY, adapter)
-    trial.set_user_attr(CHECKPOINT_LOSSES, losses)
+    trial.set_user_attr(Attr.ADAPTER_KEY, adapter)
+    trial.set_user_attr(Attr.CHECKPOINT_LOSSES, losses)
     study.tell(trial, [0.5, 1.0])
 
 
@@ -202,7 +203,7 @@ def test_median_rule_prunes_worse_than_median_trainings():
     judged = rule()
     with pytest.raises(optuna.TrialPruned, match=r"checkpoint 2 of 2 .* median 1.6000 of 3"):
         judged(1, 1.7)
-    assert judged.trial.user_attrs[CHECKPOINT_LOSSES] == [1.7]  # kept for a later verdict
+    assert judged.trial.user_attrs[Attr.CHECKPOINT_LOSSES] == [1.7]  # kept for a later verdict
     # A training is not judged against its own earlier completion (it would raise the median).
     rule("c")(1, 1.7)
 
@@ -213,8 +214,8 @@ def test_a_configuration_keeps_its_verdict():
     completed_training(study, "a", [1.0])
     assert earlier_verdict(study, "a") == "complete"
     pruned = study.ask()
-    pruned.set_user_attr(ADAPTER_KEY, "b")
-    pruned.set_user_attr(PRUNED, "eval loss 2.0 at checkpoint 2 of 3 is worse")
+    pruned.set_user_attr(Attr.ADAPTER_KEY, "b")
+    pruned.set_user_attr(Attr.PRUNED, "eval loss 2.0 at checkpoint 2 of 3 is worse")
     study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
     assert (
         earlier_verdict(study, "b")
@@ -238,7 +239,7 @@ def test_interrupted_trials_fail_and_run_again(tmp_path):
     study.tell(done, [0.5, 1.0])
     killed = study.ask()  # left RUNNING, as by a process killed mid-trial
     rank = killed.suggest_int("lora_r", 8, 64)
-    assert requeue_interrupted(study) == [killed.number]
+    assert requeue_interrupted(study, max_retries=2) == [killed.number]
     trials = study.get_trials()
     assert trials[killed.number].state == optuna.trial.TrialState.FAIL
     assert trials[killed.number].user_attrs["error"] == INTERRUPTED

@@ -17,11 +17,10 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from autotune.search.budget import SURPLUS
-from autotune.search.pruning import ADAPTER_KEY
-from autotune.search.study import TRAINED_HERE
-from autotune.search.workers import WORKER, Placement
 
+from autotune.search.budget import SURPLUS
+from autotune.search.record import Attr
+from autotune.search.workers import Placement
 from tests.postgres import postgres_server
 
 pytestmark = pytest.mark.slow
@@ -87,14 +86,14 @@ def assert_budget_met_once(trials: list[optuna.trial.FrozenTrial]) -> None:
     complete = [t for t in trials if t.state == State.COMPLETE]
     assert len(complete) == BUDGET
     trained = Counter(
-        t.user_attrs[ADAPTER_KEY]
+        t.user_attrs[Attr.ADAPTER_KEY]
         for t in trials
-        if t.user_attrs.get(TRAINED_HERE) and t.state in (State.COMPLETE, State.PRUNED)
+        if t.user_attrs.get(Attr.TRAINED_HERE) and t.state in (State.COMPLETE, State.PRUNED)
     )
     assert trained and max(trained.values()) == 1, trained
     for trial in trials:  # a trial yielded to the budget never trained
         if trial.user_attrs.get("pruned") == SURPLUS:
-            assert TRAINED_HERE not in trial.user_attrs
+            assert Attr.TRAINED_HERE not in trial.user_attrs
 
 
 @pytest.mark.parametrize("count", [2, 4])
@@ -110,7 +109,7 @@ def test_workers_on_one_postgres_study_complete_exactly_the_budget(
     finish(procs, logs)
     trials = load(postgres_url, study)
     assert_budget_met_once(trials)
-    ran = {t.user_attrs[WORKER] for t in trials if t.state == State.COMPLETE}
+    ran = {t.user_attrs[Attr.WORKER] for t in trials if t.state == State.COMPLETE}
     assert len(ran) >= 2, f"one worker ran every trial: {ran}"
     # Every worker's report is the whole study's.
     for i in range(count):
@@ -129,8 +128,8 @@ def wait_for_running_trial(
         except (KeyError, ValueError):  # the study is not created yet
             trials = []
         for trial in trials:
-            mine = trial.user_attrs.get(WORKER, "").split(":")[1:2] == [str(pid)]
-            if mine and trial.state == State.RUNNING and ADAPTER_KEY in trial.user_attrs:
+            mine = trial.user_attrs.get(Attr.WORKER, "").split(":")[1:2] == [str(pid)]
+            if mine and trial.state == State.RUNNING and Attr.ADAPTER_KEY in trial.user_attrs:
                 return trial
         time.sleep(0.2)
     raise AssertionError(f"worker {pid} ran no trial within 300 s")
@@ -179,7 +178,7 @@ def test_local_workers_share_a_journal_study(write_space, tmp_path):
     finish([start(argv, log)], [log])
     trials = load(storage, "tiny")
     assert_budget_met_once(trials)
-    workers = {t.user_attrs[WORKER] for t in trials if t.state == State.COMPLETE}
+    workers = {t.user_attrs[Attr.WORKER] for t in trials if t.state == State.COMPLETE}
     assert len(workers) == 2, workers
     assert reported_complete(out) == BUDGET  # the report, written once all workers ended
 

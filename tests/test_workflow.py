@@ -16,12 +16,13 @@ import onnx
 import pandas as pd
 import pytest
 import torch
+
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.train import encode
 from autotune.evaluators.accuracy import measure_accuracy
-from autotune.evaluators.latency import LatencySettings, fixed_length_prompt, measure_latency
+from autotune.evaluators.latency import fixed_length_prompt, measure_latency
 from autotune.evaluators.runtime import ModelFolderError, open_model
-
+from autotune.spaces import LatencySection as LatencySettings
 from tests.conftest import assert_generates
 
 pytestmark = pytest.mark.slow
@@ -254,7 +255,7 @@ def refuse(event, args):
         os._exit(99)
 
 sys.addaudithook(refuse)
-from autotune.search.cli import main
+from autotune.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -296,6 +297,7 @@ def test_the_tiny_space_learns_the_task(write_space, shared_cache, tmp_path):
 def test_label_scoring_agrees_with_greedy_generation(tiny, candidate):
     """Where greedy generation's first word is a label, label scoring predicts that label."""
     import onnxruntime_genai as og
+
     from autotune.evaluators.accuracy import generate_greedy, score_labels
     from autotune.evaluators.runtime import special_ids
 

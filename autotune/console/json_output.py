@@ -9,8 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
+
 from autotune.reports.outputs import RunOutputs
-from autotune.search.space import Space
+from autotune.search.record import TrialRecord
+from autotune.spaces import Space
 
 
 @contextmanager
@@ -39,13 +41,13 @@ def json_summary(
     }
     selected = None
     if chosen is not None:
-        trial = study.get_trials(deepcopy=False)[chosen.number]
+        record = TrialRecord.from_trial(study.get_trials(deepcopy=False)[chosen.number])
         selected = {
             "trial": chosen.number,
             "reason": outputs.selection.reason,
-            "params": trial.user_attrs.get("params", trial.params),
+            "params": record.params,
             "objectives": chosen.values,
-            "metrics": trial.user_attrs.get("metrics", {}),
+            "metrics": record.metrics,
             "path": str(outputs.selected) if outputs.selected else None,
         }
     return {

@@ -11,10 +11,11 @@ objectives. Exit codes: 0 written; 2 bad input (a run folder without a study), i
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from autotune.search.errors import UsageError
+from autotune.errors import UsageError
+from autotune.reports.compare import compare_runs
+from autotune.reports.results import RunResults
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,20 +33,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    try:
-        if len(args.runs) < 2:
-            raise UsageError("expected at least two run folders")
-        from autotune.reports.compare import compare_runs
-        from autotune.reports.results import RunResults
-
-        runs = [RunResults.from_folder(folder) for folder in args.runs]
-        labels = [r.label for r in runs]
-        for index, run in enumerate(runs):
-            if labels.count(run.label) > 1:  # same folder names: tell them apart
-                run.label = f"{index + 1}:{run.label}"
-        outputs = compare_runs(runs, args.out)
-    except UsageError as error:
-        print(f"autotune compare: error: {error}", file=sys.stderr)
-        return 2
+    if len(args.runs) < 2:
+        raise UsageError("expected at least two run folders")
+    runs = [RunResults.from_folder(folder) for folder in args.runs]
+    labels = [r.label for r in runs]
+    for index, run in enumerate(runs):
+        if labels.count(run.label) > 1:  # same folder names: tell them apart
+            run.label = f"{index + 1}:{run.label}"
+    outputs = compare_runs(runs, args.out)
     print(f"compare: {outputs.html}  {outputs.markdown}")
     return 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from autotune.evaluators.measurement import Benchmark
-from autotune.evaluators.stats import STATISTICS
 from rich.console import Console
 from rich.table import Table
 
-UNITS = {"ttft_ms": "ms", "decode_ms": "ms/token", "e2e_ms": "ms", "tokens_per_s": "tokens/s"}
+from autotune.evaluators.measurement import Benchmark
+from autotune.spaces.metrics import REPORTED_STATS, fmt, unit
 
 
 def print_benchmark(result: Benchmark) -> None:
@@ -23,11 +22,11 @@ def print_benchmark(result: Benchmark) -> None:
     )
     table.add_column("figure", no_wrap=True)
     table.add_column("unit", no_wrap=True)
-    for stat in STATISTICS:
+    for stat in REPORTED_STATS:
         table.add_column(stat, justify="right")
     for name, stats in latency.stats.items():
-        cells = [f"{stats[s]:.1%}" if s == "cv" else f"{stats[s]:.4g}" for s in STATISTICS]
-        table.add_row(name, UNITS[name], *cells)
+        cells = [f"{stats[s]:.1%}" if s == "cv" else fmt(stats[s]) for s in REPORTED_STATS]
+        table.add_row(name, unit(name), *cells)
     console.print(table)
     memory = latency.memory
     lines = [

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from dataclasses import asdict, replace
 from pathlib import Path
 
-from autotune.evaluators.latency import LatencySettings
-from autotune.evaluators.runtime import ModelFolderError, check_model_folder
-from autotune.search.errors import UsageError, require_gpu
-from autotune.search.space import SpaceError, load_space
+from autotune.candidates.data import load_dataset
+from autotune.console.bench_table import print_benchmark
+from autotune.errors import UsageError
+from autotune.evaluators.accuracy import metric_location
+from autotune.evaluators.measurement import benchmark
+from autotune.evaluators.runtime import check_model_folder
+from autotune.spaces import LatencySection, load_space
+from autotune.startup import go_offline, require_gpu
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -36,7 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, help="where to write the results (default: bench-<folder>.json)"
     )
-    defaults = LatencySettings()
+    defaults = LatencySection()
     parser.add_argument("--prompt-tokens", type=int, help=f"default {defaults.prompt_tokens}")
     parser.add_argument("--new-tokens", type=int, help=f"default {defaults.new_tokens}")
     parser.add_argument("--warmup", type=int, help=f"default {defaults.warmup}")
@@ -52,47 +54,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def settings_from(args: argparse.Namespace, base: LatencySettings) -> LatencySettings:
+def settings_from(args: argparse.Namespace, base: LatencySection) -> LatencySection:
     """The space's (or the default) latency settings with the flags given on the command line."""
-    flags = {name: getattr(args, name) for name in asdict(base) if getattr(args, name, None)}
-    settings = replace(base, **flags)
+    flags = {name: getattr(args, name) for name in base.model_fields if getattr(args, name, None)}
+    settings = base.model_copy(update=flags)
     if settings.new_tokens < 2 or settings.prompt_tokens < 1 or settings.repeats < 3:
         raise UsageError("expected --new-tokens >= 2, --prompt-tokens >= 1 and --repeats >= 3")
     if settings.stable is not None and not 0 < settings.stable < 1:
         raise UsageError("expected --stable between 0 and 1, e.g. 0.02")
-    return replace(settings, max_repeats=max(settings.max_repeats, settings.repeats))
+    return settings.model_copy(update={"max_repeats": max(settings.max_repeats, settings.repeats)})
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    try:
-        return bench(args)
-    except (SpaceError, UsageError, ModelFolderError) as error:
-        print(f"autotune bench: error: {error}", file=sys.stderr)
-        return 2
-
-
-def bench(args: argparse.Namespace) -> int:
     check_model_folder(args.model_dir)
-    examples, labels, metric, base = None, None, "exact_match", LatencySettings()
+    examples, labels, metric, base = None, None, "exact_match", LatencySection()
     if args.space:
-        from autotune.candidates.data import load_dataset
-        from autotune.evaluators.accuracy import metric_location
-        from autotune.evaluators.measurement import latency_settings
-        from autotune.search.cli import go_offline
-
         space = load_space(args.space, args.target)
         go_offline(space)
         dataset = load_dataset(space)
         examples, labels = dataset.eval, dataset.labels
         metric = str(metric_location(space.data.metric, space.root))
-        base = latency_settings(space.latency)
+        base = space.latency
     settings = settings_from(args, base)
     if args.target == "cuda":
         require_gpu()
-
-    from autotune.evaluators.measurement import benchmark
-    from autotune.search.bench_table import print_benchmark
 
     result = benchmark(args.model_dir, args.target, settings, examples, labels, metric)
     out = args.json or Path(f"bench-{args.model_dir.resolve().name}.json")

@@ -12,10 +12,14 @@ Exit codes: 0 written; 2 bad input (no such run folder, no study in it), in one 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from autotune.search.errors import UsageError
+import optuna
+
+from autotune.errors import UsageError
+from autotune.reports.outputs import write_report
+from autotune.reports.results import RunResults, load_finished_run
+from autotune.search.workers.storage import open_storage, parse_storage
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -42,15 +46,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def shared_results(url: str, study: str | None, out: Path):
+def shared_results(url: str, study: str | None, out: Path) -> RunResults:
     """The results of the study `study` (or the only one) in the storage `url`."""
-    import optuna
-    from autotune.reports.results import RunResults, load_finished_run
-    from autotune.search.storage import open_storage, parse_storage
-
     spec = parse_storage(url)
-    if spec.kind == "journal" and not Path(url.removeprefix("journal:")).is_file():
-        raise UsageError(f"--storage {url}: no such journal file")
+    if spec.kind == "journal" and not spec.journal_path.is_file():
+        raise UsageError(f"--storage {url}: no such journal file {spec.journal_path}")
     storage = open_storage(spec)
     if study is None:
         names = optuna.get_all_study_names(storage)
@@ -64,17 +64,10 @@ def shared_results(url: str, study: str | None, out: Path):
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    try:
-        from autotune.reports.outputs import write_report
-        from autotune.reports.results import RunResults
-
-        if args.storage:
-            results = shared_results(args.storage, args.study, args.out)
-        else:
-            results = RunResults.from_folder(args.run)
-        outputs = write_report(results, args.out or args.run)
-    except UsageError as error:
-        print(f"autotune report: error: {error}", file=sys.stderr)
-        return 2
+    if args.storage:
+        results = shared_results(args.storage, args.study, args.out)
+    else:
+        results = RunResults.from_folder(args.run)
+    outputs = write_report(results, args.out or args.run)
     print(f"report: {outputs.report_html}  {outputs.report_md}")
     return 0

@@ -19,6 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 from autotune.candidates.cache import (
     LEFTOVER_GRACE_S,
     STAGES,
@@ -27,10 +30,8 @@ from autotune.candidates.cache import (
     remove_entry,
     stage_folders,
 )
-from autotune.search.errors import UsageError
-from autotune.search.space import parse_duration
-from rich.console import Console
-from rich.table import Table
+from autotune.errors import UsageError
+from autotune.spaces import parse_duration
 
 MARKS = {
     "complete": "",
@@ -71,11 +72,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    try:
-        return ACTIONS[args.command](args)
-    except UsageError as error:
-        print(f"autotune cache: error: {error}", file=sys.stderr)
-        return 2
+    return ACTIONS[args.command](args)
 
 
 def find_caches(cache: Path | None) -> list[Path]:

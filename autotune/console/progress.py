@@ -16,13 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bars
 
+from autotune.search.events import StudyEvents
+from autotune.spaces.metrics import fmt
 
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
-
-class Progress:
-    """Prints progress to stderr; `quiet` keeps only failures."""
+class Progress(StudyEvents):
+    """Prints a study's progress to stderr; `quiet` keeps only failures."""
 
     def __init__(self, quiet: bool = False, console: Console | None = None):
         self.quiet = quiet
@@ -101,13 +100,13 @@ class Progress:
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
         self._trial = number
-        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items() if v is not None)
+        shown = ", ".join(f"{k}={fmt(v, 3)}" for k, v in params.items() if v is not None)
         self.note(f"[bold]trial {number}[/bold]  {shown}")
 
     def trial_done(self, number: int, seconds: dict[str, float], values: dict[str, float]) -> None:
         self._trial = None
         stages = " · ".join(f"{k} {v:.1f}s" for k, v in seconds.items())
-        result = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        result = ", ".join(f"{k} {fmt(v)}" for k, v in values.items())
         self.note(f"  [green]done[/green]  {stages}  →  {result}")
 
     def trial_pruned(self, number: int, reason: str) -> None:

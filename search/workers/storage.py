@@ -9,8 +9,8 @@
                                    processes on one machine, no server, no SQLite lock errors
 
 Journal storage has no heartbeats; a worker finds a dead worker's trials there by checking that
-the process recorded with the trial is gone (search/workers.py), which works for processes on the
-same machine, the case journal storage is for.
+the process recorded with the trial is gone (search/workers/identity.py), which works for
+processes on the same machine, the case journal storage is for.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autotune.search.errors import UsageError
+from autotune.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna
@@ -59,6 +59,11 @@ class StorageSpec:
         """Whether stale trials are found by heartbeats (RDB) rather than by process checks."""
         return self.kind in RDB_SCHEMES
 
+    @property
+    def journal_path(self) -> Path:
+        """The journal file of a `journal:PATH` storage, with `~` expanded (parsed here once)."""
+        return Path(self.url[len(JOURNAL) :]).expanduser()
+
     def shown(self) -> str:
         """The URL without its password, for messages."""
         return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", self.url)
@@ -88,7 +93,7 @@ def open_storage(
     import optuna
 
     if spec.kind == "journal":
-        path = Path(spec.url[len(JOURNAL) :]).expanduser()
+        path = spec.journal_path
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)

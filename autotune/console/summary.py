@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import optuna
-from autotune.reports.outputs import RunOutputs
-from autotune.search.space import Space, metric
 from rich.console import Console
 from rich.table import Table
+
+from autotune.reports.outputs import RunOutputs
+from autotune.search.record import State, read_trials
+from autotune.spaces import Space
+from autotune.spaces.metrics import fmt
 
 
 def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> None:
@@ -22,17 +25,17 @@ def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> Non
         table.add_column(SHORT.get(name, name), no_wrap=True)
     for name in space.objectives:
         table.add_column(name, justify="right", no_wrap=True)
-    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-    for trial in study.get_trials(deepcopy=False):
-        if trial.state == optuna.trial.TrialState.WAITING:
+    records = read_trials(study)
+    waiting = [r for r in records if r.state == State.WAITING.name]
+    for record in records:
+        if record.state == State.WAITING.name:
             continue
-        params = trial.user_attrs.get("params", trial.params)
-        metrics = trial.user_attrs.get("metrics", {})
-        values = [f"{metric(metrics, n, space):.3g}" if metrics else "" for n in space.objectives]
-        mark = "*" if trial.number == chosen else ("+" if trial.number in front else "")
-        state = STATES.get(trial.state.name, trial.state.name.lower())
-        params_shown = [_fmt(params.get(n)) for n in space.search]
-        table.add_row(f"{trial.number}{mark}", state, *params_shown, *values)
+        metrics = record.metrics
+        values = [fmt(space.metric(metrics, n), 3) if metrics else "" for n in space.objectives]
+        mark = "*" if record.number == chosen else ("+" if record.number in front else "")
+        state = STATES.get(record.state, record.state.lower())
+        params_shown = [fmt(record.params.get(n), 3, exponent_below=1e-2) for n in space.search]
+        table.add_row(f"{record.number}{mark}", state, *params_shown, *values)
     console.print(table)
     if waiting:
         console.print(
@@ -59,9 +62,3 @@ SHORT = {
     "int4_accuracy_level": "acc.lvl",
 }
 STATES = {"COMPLETE": "done", "FAIL": "failed", "PRUNED": "pruned", "RUNNING": "running"}
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.2e}" if abs(value) < 1e-2 else f"{value:.3g}"
-    return "" if value is None else str(value)

@@ -9,7 +9,9 @@ once that is known, so the study ends with the number of completed trials it was
   that runs a trial on this machine still exists (`requeue_gone`).
 
 A retry is queued behind the trials already waiting (the siblings the interrupted trial queued,
-say); when the budget is reached first it stays queued for a later run.
+say); when the budget is reached first it stays queued for a later run. A configuration that
+kills its process every time (out of memory, say) is run again at most `strategy.max_retries`
+times; then it stays failed, "gave up after N retries".
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ import os
 from pathlib import Path
 
 import optuna
+
 from autotune.candidates.cache import file_lock
-from autotune.search.workers import WORKER, is_gone
+from autotune.errors import UsageError
+from autotune.search.record import GAVE_UP, STALE, Attr
+from autotune.search.workers.identity import is_gone
 
 INTERRUPTED = "interrupted: the process running this trial stopped before it finished"
 WORKER_GONE = "interrupted: the worker running this trial is gone (killed or crashed)"
-STALE = "interrupted: the worker running this trial stopped sending heartbeats"
 
 
-class RunFolderBusy(Exception):
+class RunFolderBusy(UsageError):
     """Another autotune process is running a study in this run folder."""
 
 
@@ -70,42 +74,58 @@ class RunLock:
         self.release()
 
 
-def requeue_interrupted(study: optuna.Study) -> list[int]:
+def requeue_interrupted(study: optuna.Study, max_retries: int) -> list[int]:
     """Mark the study's RUNNING trials failed and queue their parameters again; their numbers.
 
     Only safe while no other process runs trials of this study (see RunLock).
     """
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    return [t.number for t in running if fail_and_requeue(study, t, INTERRUPTED)]
+    return [t.number for t in running if fail_and_requeue(study, t, INTERRUPTED, max_retries)]
 
 
-def requeue_gone(study: optuna.Study, lock_path: Path) -> list[int]:
+def requeue_gone(study: optuna.Study, lock_path: Path, max_retries: int) -> list[int]:
     """Fail and queue again the RUNNING trials whose worker ran on this machine and is gone.
 
     For storages without heartbeats (journal); `lock_path` serialises the workers of this
     machine, so a dead worker's trial is queued again once."""
     with file_lock(lock_path):
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        gone = [t for t in running if is_gone(t.user_attrs.get(WORKER, ""))]
-        return [t.number for t in gone if fail_and_requeue(study, t, WORKER_GONE)]
+        gone = [t for t in running if is_gone(t.user_attrs.get(Attr.WORKER, ""))]
+        return [t.number for t in gone if fail_and_requeue(study, t, WORKER_GONE, max_retries)]
 
 
-def fail_and_requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
-    """Fail a RUNNING trial with `reason` and queue its parameters again; False if it had
-    finished meanwhile."""
+def fail_and_requeue(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str, max_retries: int
+) -> bool:
+    """Fail a RUNNING trial with `reason` and queue its parameters again (unless it was retried
+    `max_retries` times already); False if it had finished meanwhile."""
     storage = study._storage  # the public API cannot end another process's trial
+    retries = trial.user_attrs.get(Attr.RETRIES, 0)
+    give_up = retries >= max_retries
+    if give_up:
+        reason = GAVE_UP.format(retries=retries, reason=reason)
     try:
-        storage.set_trial_user_attr(trial._trial_id, "error", reason)
+        storage.set_trial_user_attr(trial._trial_id, Attr.ERROR, reason)
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
-    requeue(study, trial)
+    if not give_up:
+        requeue(study, trial, max_retries)
     return True
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queue `trial`'s parameters again, remembering what it retries (and whose sibling it is)."""
-    attrs = {"retry_of": trial.number}
-    if "sibling_of" in trial.user_attrs:
-        attrs["sibling_of"] = trial.user_attrs["sibling_of"]
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retries: int) -> None:
+    """Queue `trial`'s parameters again, remembering what it retries (and whose sibling it is).
+
+    Also Optuna's callback for a trial it failed by heartbeat: after `max_retries` retries of one
+    configuration it gives up, and notes why in the study (the failed trial takes no more
+    attributes)."""
+    retries = trial.user_attrs.get(Attr.RETRIES, 0)
+    if retries >= max_retries:
+        note = GAVE_UP.format(retries=retries, reason=STALE)
+        study.set_user_attr(f"{Attr.GAVE_UP}:{trial.number}", note)
+        return
+    attrs = {Attr.RETRY_OF: trial.number, Attr.RETRIES: retries + 1}
+    if Attr.SIBLING_OF in trial.user_attrs:
+        attrs[Attr.SIBLING_OF] = trial.user_attrs[Attr.SIBLING_OF]
     study.enqueue_trial(trial.params, user_attrs=attrs)

@@ -14,8 +14,14 @@ import json
 import sys
 from pathlib import Path
 
-from autotune.search.errors import UsageError
-from autotune.search.space import metric_column
+from rich.console import Console
+from rich.table import Table
+
+from autotune.errors import UsageError
+from autotune.reports.bundle import write_selected
+from autotune.reports.results import RunResults
+from autotune.reports.selection import choose, constraints_for, parse_where
+from autotune.spaces.metrics import fmt
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,28 +55,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    try:
-        return select_run(args)
-    except UsageError as error:
-        print(f"autotune select: error: {error}", file=sys.stderr)
-        return 2
-
-
-def select_run(args: argparse.Namespace) -> int:
-    from autotune.reports.selection import choose, constraints_for, parse_where
-
     where = [parse_where(text) for text in args.where]
     if args.export is not None:
         check_export_folder(args.export)
-    from autotune.reports.results import RunResults
-
     results = RunResults.from_folder(args.run)
     constraints = constraints_for(results, where)
     choice = choose(results, constraints, args.prefer)
     exported = None
     if choice.selection.chosen is not None and args.export is not None:
-        from autotune.reports.bundle import write_selected
-
         ranking = [c.number for c in choice.ranking]
         exported = write_selected(results, choice.selection, args.export, constraints, ranking)
     if args.json:
@@ -109,10 +101,7 @@ def rows(results, choice) -> list[dict]:
                 "rank": rank,
                 "trial": candidate.number,
                 **{k: _plain(row[k]) for k in space.search if k in row.index and _present(row[k])},
-                **{
-                    metric_column(name, space.latency.stat): value
-                    for name, value in candidate.values.items()
-                },
+                **{space.column(name): value for name, value in candidate.values.items()},
                 **{c.metric: _plain(row[c.metric]) for c in choice.constraints},
             }
         )
@@ -120,9 +109,6 @@ def rows(results, choice) -> list[dict]:
 
 
 def print_choice(results, choice, exported: Path | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
@@ -133,7 +119,7 @@ def print_choice(results, choice, exported: Path | None) -> None:
         for column in ranked[0]:
             table.add_column(column, justify="right", no_wrap=True)
         for row in ranked:
-            table.add_row(*(_cell(v) for v in row.values()))
+            table.add_row(*(fmt(v) for v in row.values()))
         console.print(table)
     if choice.selection.chosen is not None:
         console.print(
@@ -162,7 +148,3 @@ def _present(value) -> bool:
 
 def _plain(value):
     return value.item() if hasattr(value, "item") else value
-
-
-def _cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

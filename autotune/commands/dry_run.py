@@ -1,0 +1,70 @@
+"""`autotune --dry-run`: the space validated for the target, and the plan printed; nothing
+trains. The data files are read and split, so a broken data file fails here too."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autotune.candidates.data import load_dataset
+from autotune.search.workers.storage import parse_storage
+from autotune.spaces import Space, model_path, model_source
+from autotune.spaces.knobs import TRAIN_KNOBS
+from autotune.startup import go_offline
+
+
+def dry_run(space: Space, args: argparse.Namespace) -> int:
+    go_offline(space)
+    dataset = load_dataset(space)
+    out = args.out or Path("runs") / space.name
+    print(f"space {space.name} ({space.source}) is valid for target {args.target}")
+    source = model_source(space)
+    if source == "tiny":
+        print(f"  model: tiny Phi-3 built locally: {space.model.tiny.model_dump()}")
+    elif source == "local":
+        print(f"  model: local folder {model_path(space)}")
+    else:
+        print(
+            f"  model: hub id {space.model.path}"
+            + (f" @ {space.model.revision}" if space.model.revision else "")
+        )
+        if not hub_cached(space.model.path or "", space.model.revision):
+            print(
+                f"  warning: {space.model.path} is not in the local Hugging Face cache; "
+                "it will be downloaded at run time (needs network access)",
+                file=sys.stderr,
+            )
+    print(
+        f"  data: {len(dataset.train)} train / {len(dataset.eval)} eval examples"
+        + (f", labels {dataset.labels}" if dataset.labels else "")
+    )
+    searched = set(TRAIN_KNOBS) & set(space.search)  # shown with the knobs below
+    print(f"  train: {space.train.model_dump(exclude=searched)}")
+    for name, knob in space.search.items():
+        print(f"  search.{name}: {knob.model_dump() if hasattr(knob, 'model_dump') else knob}")
+    print(f"  objectives: {space.objectives}")
+    print(f"  constraints: {[str(c) for c in space.parsed_constraints()]}")
+    print(f"  select: best {space.preferred_objective()} on the feasible Pareto front")
+    strategy = space.strategy
+    print(
+        f"  strategy: sampler {strategy.sampler}, siblings over {space.expanded_knobs() or 'none'}"
+        f", pruning {'on' if strategy.prune else 'off'}, stop after {strategy.max_failures} "
+        "failures in a row"
+    )
+    print(
+        f"  budget: {space.budget.trials} completed trials"
+        + (f", timeout {space.budget.timeout:.0f} s" if space.budget.timeout else "")
+    )
+    print(f"  out: {out}")
+    if args.storage:
+        spec = parse_storage(args.storage)
+        print(f"  storage: {spec.shown()} ({spec.kind}), study {args.study or space.name}")
+    return 0
+
+
+def hub_cached(repo: str, revision: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, "config.json", revision=revision)
+    return isinstance(found, str)

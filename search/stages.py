@@ -1,0 +1,141 @@
+"""The four stages of a candidate, each cached under the hash of everything that determines it.
+
+A key names the stage's inputs (the key of the stage before it, the parameters) and the versions
+of the tools that made the entry: torch, transformers and peft for adapters and merges, the
+onnxruntime-genai builder for exports, onnxruntime-genai and onnxruntime for measurements. An
+upgrade makes new entries instead of reusing ones an older release made.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from autotune.candidates.cache import digest, tool_versions
+from autotune.candidates.export import ExportParams, export_onnx
+from autotune.candidates.merge import merge_adapter
+from autotune.candidates.train import TrainParams, load_train_result, train_adapter
+from autotune.evaluators.accuracy import metric_location
+from autotune.evaluators.measurement import benchmark
+from autotune.search.pruning import MedianRule, earlier_verdict
+from autotune.search.record import Attr
+from autotune.search.run import Run
+
+MEASUREMENT = "measurement.json"
+TRAINING_TOOLS = ("torch", "transformers", "peft", "bitsandbytes")
+GENAI = ("onnxruntime-genai", "onnxruntime-genai-cuda")  # the CPU or the CUDA build
+EXPORT_TOOLS = (GENAI, "onnx", "onnx-ir")
+MEASURE_TOOLS = (GENAI, ("onnxruntime", "onnxruntime-gpu"))
+
+
+def adapter_key(base_key: str, data_identity: str, training: TrainParams) -> str:
+    return digest(
+        {
+            "base": base_key,
+            "data": data_identity,
+            "train": asdict(training),
+            "tools": tool_versions(*TRAINING_TOOLS),
+        }
+    )
+
+
+def merged_key(adapter: str, dtype: str) -> str:
+    return digest({"adapter": adapter, "dtype": dtype, "tools": tool_versions(*TRAINING_TOOLS)})
+
+
+def export_key(merged: str, exporting: ExportParams) -> str:
+    return digest(
+        {"merged": merged, "export": asdict(exporting), "tools": tool_versions(*EXPORT_TOOLS)}
+    )
+
+
+def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[str, Path]:
+    """The adapter's key and folder. A new training may be pruned at its checkpoints (see
+    search/pruning.py); a configuration pruned before is pruned again without training."""
+    key = adapter_key(run.base.key, run.train_identity, training)
+    trial.set_user_attr(Attr.ADAPTER_KEY, key)
+    strategy = run.space.strategy
+    verdict = earlier_verdict(trial.study, key) if strategy.prune else None
+    if verdict not in (None, "complete"):
+        raise optuna.TrialPruned(f"pruned before, {verdict}")
+    rule = None  # judges only configurations no earlier trial settled
+    if strategy.prune and verdict is None:
+        rule = MedianRule(
+            trial, key, strategy.checkpoints, strategy.prune_after, strategy.prune_from
+        )
+
+    def train(out: Path) -> None:
+        trial.set_user_attr(Attr.TRAINED_HERE, True)  # not a cached adapter, nor another worker's
+        train_adapter(
+            run.base.path,
+            run.dataset.train,
+            run.dataset.eval,
+            training,
+            out,
+            trust_remote_code=run.space.model.trust_remote_code,
+            checkpoints=strategy.checkpoints,
+            on_checkpoint=rule,
+        )
+
+    path = run.cache.get_or_build("adapter", key, train)
+    cached = not trial.user_attrs.get(Attr.TRAINED_HERE)
+    if cached and rule is not None:  # judged like a new training: the cache decides nothing
+        for index, loss in enumerate(load_train_result(path).checkpoint_losses):
+            rule(index, loss)
+    return key, path
+
+
+def make_merged(run: Run, adapter: str, adapter_dir: Path, dtype: str) -> tuple[str, Path]:
+    """The adapter merged into the unquantised base, saved in the training's compute dtype."""
+    key = merged_key(adapter, dtype)
+    trust = run.space.model.trust_remote_code
+    path = run.cache.get_or_build(
+        "merged",
+        key,
+        lambda out: merge_adapter(
+            run.base.path, adapter_dir, out, dtype=dtype, trust_remote_code=trust
+        ),
+    )
+    return key, path
+
+
+def make_onnx(run: Run, merged: str, merged_dir: Path, exporting: ExportParams) -> tuple[str, Path]:
+    key = export_key(merged, exporting)
+    path = run.cache.get_or_build("onnx", key, lambda out: export_onnx(merged_dir, exporting, out))
+    return key, path
+
+
+def make_measurement(run: Run, onnx: str, onnx_dir: Path) -> dict[str, Any]:
+    """The candidate's figures (measurement.json), measured once per model, settings and machine."""
+    space = run.space
+    metric_module = metric_location(space.data.metric, space.root)
+    key = digest(
+        {
+            "onnx": onnx,
+            "eval": run.eval_identity,
+            "metric": str(metric_module),
+            "latency": space.latency.model_dump(exclude={"stat"}),
+            "target": run.target,
+            "machine": run.environment,
+            "tools": tool_versions(*MEASURE_TOOLS),
+        }
+    )
+
+    def measure(out: Path) -> None:
+        result = benchmark(
+            onnx_dir,
+            run.target,
+            space.latency,
+            run.dataset.eval,
+            run.dataset.labels,
+            str(metric_module),
+            environment=run.environment,
+        )
+        (out / MEASUREMENT).write_text(json.dumps(result.to_json(), indent=2))
+
+    path = run.cache.get_or_build("measure", key, measure)
+    return json.loads((path / MEASUREMENT).read_text())

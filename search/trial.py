@@ -1,0 +1,116 @@
+"""The recipe for one candidate: train -> merge -> export -> measure, then record it.
+
+`run_trial` is the recipe, read top to bottom; what every trial of a study shares (the data
+split, the base model, the folders) is a `Run` (search/run.py). The stages and their cache keys
+are in search/stages.py; what a trial leaves in the study is a `TrialRecord` (search/record.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import optuna
+
+from autotune.candidates.train import TrainResult, load_train_result
+from autotune.search.events import StudyEvents
+from autotune.search.params import export_params, suggest, train_params
+from autotune.search.record import Attr, TrialRecord
+from autotune.search.run import Run
+from autotune.search.siblings import enqueue_siblings
+from autotune.search.stages import (
+    MEASUREMENT,
+    make_adapter,
+    make_measurement,
+    make_merged,
+    make_onnx,
+)
+
+
+@contextmanager
+def timed(seconds: dict[str, float], stage: str, events: StudyEvents) -> Iterator[None]:
+    start = time.perf_counter()
+    with events.step(stage):
+        yield
+    seconds[stage] = round(time.perf_counter() - start, 3)
+
+
+def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
+    """The recipe for one candidate; returns the objective values in the space's order."""
+    space = run.space
+    values = suggest(trial, space)
+    trial.set_user_attr(Attr.PARAMS, values)
+    training, exporting = train_params(values, space), export_params(values, run.target)
+    seconds: dict[str, float] = {}
+    run.events.trial_started(trial.number, values)
+
+    with timed(seconds, "train", run.events):
+        adapter_key, adapter = make_adapter(run, training, trial)
+    if Attr.SIBLING_OF not in trial.user_attrs:  # queued once per training configuration
+        enqueue_siblings(trial.study, space, trial)
+    with timed(seconds, "merge", run.events):
+        merged_key, merged = make_merged(run, adapter_key, adapter, training.dtype)
+    with timed(seconds, "export", run.events):
+        onnx_key, onnx_dir = make_onnx(run, merged_key, merged, exporting)
+    with timed(seconds, "measure", run.events):
+        measurement = make_measurement(run, onnx_key, onnx_dir)
+
+    trained = load_train_result(adapter)
+    record = TrialRecord(
+        number=trial.number,
+        state="COMPLETE",
+        params=values,
+        metrics={
+            **measurement["metrics"],
+            "train_loss": trained.train_loss,
+            "eval_loss": trained.eval_loss,
+            **train_cost(trained),
+        },
+        seconds=seconds,
+        onnx_dir=str(onnx_dir),
+        measured=how_measured(run, measurement),
+    )
+    trial.set_user_attr(Attr.CHECKPOINT_LOSSES, list(trained.checkpoint_losses))
+    save_record(trial, run, record, measurement)
+    result = {name: space.metric(record.metrics, name) for name in space.objectives}
+    run.events.trial_done(trial.number, seconds, result)
+    return tuple(result.values())
+
+
+def train_cost(trained: TrainResult) -> dict[str, float]:
+    """What training the trial's adapter took (a cached adapter keeps its figures)."""
+    cost = {"train_s": trained.seconds}
+    if trained.peak_mem_mb is not None:
+        cost["train_peak_mem_mb"] = trained.peak_mem_mb
+    return cost
+
+
+def save_record(
+    trial: optuna.Trial, run: Run, record: TrialRecord, measurement: dict[str, Any]
+) -> None:
+    """The record in the study (user attributes, and each constraint's violation through
+    `set_constraint`, which is what feasibility is read from) and in trials/<n>/."""
+    for key, value in record.to_user_attrs().items():
+        trial.set_user_attr(key, value)
+    for constraint in run.space.parsed_constraints():
+        value = run.space.metric(record.metrics, constraint.metric)
+        trial.set_constraint(str(constraint), constraint.violation(value))
+    folder = run.trial_dir(trial.number)
+    (folder / "metrics.json").write_text(json.dumps(record.to_json(), indent=2))
+    (folder / MEASUREMENT).write_text(json.dumps(measurement, indent=2))
+
+
+def how_measured(run: Run, measurement: dict[str, Any]) -> dict[str, Any]:
+    """How and where a trial's figures were taken, for reports and model cards."""
+    latency = measurement["latency"]
+    return {
+        "accuracy_method": "label scoring" if run.dataset.labels else "greedy generation",
+        "metric": run.space.data.metric if not run.dataset.labels else "classification",
+        "train_examples": len(run.dataset.train),
+        "eval_examples": len(run.dataset.eval),
+        "latency": {**latency["settings"], "repeats_done": latency["repeats"]},
+        "environment": measurement.get("environment") or run.environment,
+    }

@@ -1,0 +1,150 @@
+"""The knobs a space may search: one table of name, value type, the stage it feeds, and help.
+
+A knob in `search:` is a fixed value, `{choices: [...]}` or a range `{low, high, log, step}`.
+Each value a space gives is checked by pydantic against the knob's type (strictly: `true` is not
+a rank, `"8"` is not a number). Knobs of the `train` stage determine the adapter; knobs of the
+`export` stage only the ONNX model, so trials that differ in them share one trained adapter
+(the precision siblings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+# Precisions the onnxruntime-genai model builder writes.
+ALL_PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
+METHODS = ("lora", "qlora")
+# The builder's int4 quantisation algorithms (option `algo_config`, onnxruntime-genai 0.18). The
+# `_last` / `_mixed` ones keep the LM head (and for `_mixed` the most sensitive layers) at int8.
+INT4_ALGOS = ("default", "rtn", "k_quant", "rtn_last", "k_quant_last", "k_quant_mixed")
+
+
+@dataclass(frozen=True)
+class KnobDef:
+    """One searchable knob."""
+
+    type: Any  # the type (with its bounds) every value must have, checked by pydantic
+    stage: Literal["train", "export"]
+    help: str
+    expected: str = ""  # what a valid value is, in words (a Literal's values by default)
+    # Whether a numeric range `{low, high}` may stand for it (categorical knobs take choices).
+    ranged: bool = False
+    integer: bool = False  # a range of it suggests integers
+
+    def accepts(self, value: Any) -> bool:
+        """Whether `value` is valid for this knob (strictly: `true` is no number)."""
+        if isinstance(value, bool) and self.type is not bool:
+            return False
+        try:
+            TypeAdapter(self.type).validate_python(value, strict=True)
+        except ValidationError:
+            return False
+        return True
+
+    def describe_expected(self) -> str:
+        if self.expected:
+            return self.expected
+        return f"one of {get_args(self.type)}"
+
+
+KNOBS: dict[str, KnobDef] = {
+    "lora_r": KnobDef(
+        Annotated[int, Field(ge=1)],
+        "train",
+        "LoRA rank",
+        "a positive integer",
+        ranged=True,
+        integer=True,
+    ),
+    "lora_alpha": KnobDef(
+        Annotated[float, Field(gt=0)],
+        "train",
+        "LoRA scale numerator (alpha / r scales B·A); default 2 * lora_r",
+        "a positive number",
+        ranged=True,
+    ),
+    "lora_dropout": KnobDef(
+        Annotated[float, Field(ge=0, le=0.9)],
+        "train",
+        "dropout on the LoRA branch (default 0.05)",
+        "a number in [0, 0.9]",
+        ranged=True,
+    ),
+    "learning_rate": KnobDef(
+        Annotated[float, Field(gt=0, le=1)],
+        "train",
+        "peak learning rate",
+        "a number in (0, 1]",
+        ranged=True,
+    ),
+    "method": KnobDef(Literal[METHODS], "train", "lora, or qlora on a 4-bit base"),
+    "batch_size": KnobDef(
+        Annotated[int, Field(ge=1)],
+        "train",
+        "training batch size",
+        "a positive integer",
+        ranged=True,
+        integer=True,
+    ),
+    "gradient_checkpointing": KnobDef(
+        bool, "train", "recompute activations to save memory", "true or false"
+    ),
+    "precision": KnobDef(Literal[ALL_PRECISIONS], "export", "the ONNX model's weight precision"),
+    "int4_block_size": KnobDef(
+        Literal[16, 32, 64, 128, 256], "export", "int4 quantisation block size (builder default 32)"
+    ),
+    "int4_accuracy_level": KnobDef(
+        Literal[0, 1, 2, 3, 4], "export", "int4 MatMul accuracy level (4: int8 activations)"
+    ),
+    "int4_algo": KnobDef(Literal[INT4_ALGOS], "export", "the builder's int4 algorithm"),
+}
+REQUIRED_KNOBS = ("lora_r", "learning_rate", "precision")
+EXPORT_KNOBS = tuple(name for name, knob in KNOBS.items() if knob.stage == "export")
+# Knobs that exist only for an int4 export.
+INT4_KNOBS = tuple(name for name in EXPORT_KNOBS if name.startswith("int4_"))
+# Training settings that may be fixed in `train` or searched in `search` (one or the other).
+TRAIN_KNOBS = ("method", "batch_size", "gradient_checkpointing")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Choices(_Strict):
+    """A categorical knob: `{choices: [8, 16, 32]}`."""
+
+    choices: list[bool | int | float | str] = Field(min_length=1)
+
+
+class Range(_Strict):
+    """A numeric knob: `{low: 1e-5, high: 1e-3, log: true}`; `step` makes it discrete."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"expected low < high, got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"expected low > 0 for a log range, got low={self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("expected either log or step, not both")
+        return self
+
+
+Knob = bool | int | float | str | Choices | Range
+
+
+def knob_values(knob: Knob) -> list[Any]:
+    """The values a categorical or fixed knob can take (a range gives its bounds)."""
+    if isinstance(knob, Choices):
+        return list(knob.choices)
+    if isinstance(knob, Range):
+        return [knob.low, knob.high]
+    return [knob]
