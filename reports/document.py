@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from autotune.spaces import fmt
+
 
 @dataclass(frozen=True)
 class Heading:
@@ -42,11 +44,7 @@ Block = Heading | Text | Bullets | Table | Image
 
 def cell(value) -> str:
     """A table cell: floats to 4 significant digits, missing values empty."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.4g}"
-    return str(value)
+    return fmt(value)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
