@@ -79,13 +79,8 @@ class TrialRecord:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """trials/<n>/metrics.json."""
-        return {
-            Attr.PARAMS: self.params,
-            Attr.METRICS: self.metrics,
-            Attr.SECONDS: self.seconds,
-            Attr.ONNX_DIR: self.onnx_dir,
-        }
+        """trials/<n>/metrics.json (how it was measured is in measurement.json beside it)."""
+        return {k: v for k, v in self.to_user_attrs().items() if k != Attr.MEASURED}
 
     @classmethod
     def from_trial(cls, trial: optuna.trial.FrozenTrial, gave_up: str = "") -> TrialRecord:
