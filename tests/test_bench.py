@@ -12,7 +12,7 @@ import pytest
 from autotune.evaluators.accuracy import measure_accuracy
 from autotune.evaluators.latency import measure_latency
 from autotune.evaluators.stats import median_halfwidth
-from autotune.spaces import LatencySection as LatencySettings
+from autotune.spaces import LatencySection
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -63,14 +63,14 @@ def test_bench_without_a_space_measures_latency_only(candidate, tmp_path):
 def test_repeats_until_the_median_is_stable(candidate, tiny):
     _, dataset, _ = tiny
     texts = [e.prompt for e in dataset.eval[:4]]
-    loose = LatencySettings(prompt_tokens=16, new_tokens=3, warmup=1, repeats=3, stable=0.5)
+    loose = LatencySection(prompt_tokens=16, new_tokens=3, warmup=1, repeats=3, stable=0.5)
     loose = measure_latency(candidate / "fp32", "cpu", texts, loose)
     # It stopped at the first count where both medians were known to within 50%.
     assert 6 <= loose.repeats < 300
     figures = ("ttft_ms", "decode_ms")
     assert all(loose.halfwidth[f] < 0.5 for f in figures)
     assert any(median_halfwidth(loose.samples[f][:-1]) >= 0.5 for f in figures)
-    strict = LatencySettings(
+    strict = LatencySection(
         prompt_tokens=16, new_tokens=3, warmup=0, repeats=3, stable=1e-9, max_repeats=12
     )
     assert measure_latency(candidate / "fp32", "cpu", texts, strict).repeats == 12

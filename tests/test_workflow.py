@@ -22,7 +22,7 @@ from autotune.candidates.train import encode
 from autotune.evaluators.accuracy import measure_accuracy
 from autotune.evaluators.latency import fixed_length_prompt, measure_latency
 from autotune.evaluators.runtime import ModelFolderError, open_model
-from autotune.spaces import LatencySection as LatencySettings
+from autotune.spaces import LatencySection
 from tests.conftest import assert_generates
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def test_latency_of_a_real_model(candidate, tiny):
     import onnxruntime_genai as og
 
     _, dataset, _ = tiny
-    settings = LatencySettings(prompt_tokens=32, new_tokens=6, warmup=1, repeats=5, threads=1)
+    settings = LatencySection(prompt_tokens=32, new_tokens=6, warmup=1, repeats=5, threads=1)
     texts = [e.prompt for e in dataset.eval]
     result = measure_latency(candidate / "fp32", "cpu", texts, settings)
     stats = result.stats
