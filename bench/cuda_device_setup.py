@@ -58,10 +58,10 @@ def missing(dist: str) -> bool:
 def link_autotune(src: Path) -> None:
     package = src / "autotune"
     package.mkdir(parents=True, exist_ok=True)
-    for name in ("__init__.py", "__main__.py"):
-        target = package / name
-        if not target.exists():
-            target.symlink_to(REPO / "autotune" / name)
+    for entry in (REPO / "autotune").iterdir():  # the command line: cli, commands/, console/, ...
+        target = package / entry.name
+        if entry.name != "__pycache__" and not target.exists():
+            target.symlink_to(entry)
     for name in SUBPACKAGES:
         target = package / name
         if not target.exists():

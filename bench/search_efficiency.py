@@ -17,9 +17,7 @@ the grid's run folder (grid/), one run folder per search (runs/) and results.csv
 from __future__ import annotations
 
 import argparse
-import bisect
 import copy
-import itertools
 import json
 import os
 import re
@@ -29,22 +27,39 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pandas as pd
 import yaml
+from search_costs import (  # bench/search_costs.py, beside this script
+    GRID_POINTS,
+    GRID_STAGES,
+    STUDY,
+    GroundTruth,
+    Job,
+    Point,
+    ground_truth,
+    hypervolume,
+    manifests,
+    reference_point,
+)
+from search_tables import (  # bench/search_tables.py, beside this script
+    budget_table,
+    check_a,
+    check_b,
+    score,
+    search_table,
+    summary,
+    trial_count_table,
+)
 
-from autotune.candidates.cache import MANIFEST, digest
 from autotune.search.samplers import startup_trials
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "search"
 AUTOTUNE = str(Path(sys.executable).with_name("autotune"))
-STUDY = "search-efficiency"
 SEARCH = {
     "lora_r": {"choices": [8, 32, 64]},
     "learning_rate": {"choices": [6.0e-4, 1.9e-3, 6.0e-3]},
@@ -52,12 +67,7 @@ SEARCH = {
     "int4_block_size": 32,
     "int4_accuracy_level": 4,
 }
-GRID_POINTS = 27
-GRID_STAGES = ("adapter", "merged", "onnx", "measure")  # the tiny base is shared and not charged
-BUDGETS = (Fraction(1, 6), Fraction(1, 3), Fraction(1, 2))  # shares of the grid's cost
-TRIAL_COUNTS = (5, 9, 14)  # completed trials, 1/6, 1/3 and 1/2 of the grid: for information
 PLAIN = {"expand": [], "prune": False}  # every trial runs as sampled: no siblings, no pruning
-HV_GOAL, GOAL_BUDGET = 0.95, Fraction(1, 3)  # check (a): 95% of the grid's HV within 1/3 its cost
 STOPPED = re.compile(r"stopped after \d+ (?:failed|pruned) trials in a row")
 
 
@@ -117,17 +127,6 @@ def autotune(
     raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
 
 
-@dataclass(frozen=True)
-class Job:
-    strategy: str
-    seed: int
-    trials: int  # completed trials asked for
-
-    @property
-    def name(self) -> str:
-        return f"{self.strategy}-n{self.trials}-s{self.seed}"
-
-
 def run_search(root: Path, job: Job) -> dict[str, Any]:
     """The job's study in a fresh run folder; its wall seconds and stop reason, kept in
     search.json so that a later run reuses the study."""
@@ -142,358 +141,6 @@ def run_search(root: Path, job: Job) -> dict[str, Any]:
     record = {"seconds": seconds, "stopped": stopped}
     record_file.write_text(json.dumps(record))
     return record
-
-
-# --------------------------------------------------------------------------- reading studies
-
-Point = tuple[float, float]  # (accuracy, e2e_ms)
-GridKey = tuple[int, float, str]  # (lora_r, learning_rate, precision)
-
-
-def grid_key(params: dict[str, Any]) -> GridKey:
-    return int(params["lora_r"]), float(params["learning_rate"]), str(params["precision"])
-
-
-@dataclass(frozen=True)
-class TrialRow:
-    """What a bench needs of one trial."""
-
-    number: int
-    state: str  # COMPLETE, PRUNED, FAIL
-    key: GridKey
-    adapter: str
-    onnx: str
-    point: Point | None
-    pruned_share: float  # the share of its training a pruned trial ran before it stopped
-    repruned: bool  # pruned at once, without training: its configuration was pruned before
-
-
-def pruned_share(reason: str) -> float:
-    """The share of a training done when it was pruned: 'at checkpoint 2 of 3' -> 2/4, since
-    the checkpoints split the training into equal parts."""
-    match = re.search(r"at checkpoint (\d+) of (\d+)", reason)
-    if not match:
-        raise ValueError(f"no checkpoint in prune reason {reason!r}")
-    return int(match.group(1)) / (int(match.group(2)) + 1)
-
-
-def read_trials(run_folder: Path) -> list[TrialRow]:
-    """The finished trials of a run folder's study, in order."""
-    storage = f"sqlite:///{run_folder / 'study.db'}"
-    study = optuna.load_study(study_name=STUDY, storage=storage)
-    rows = []
-    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-        attrs, state = trial.user_attrs, trial.state.name
-        if state not in ("COMPLETE", "PRUNED", "FAIL"):
-            continue
-        reason = attrs.get("pruned", "") if state == "PRUNED" else ""
-        repruned = reason.startswith("pruned before")
-        rows.append(
-            TrialRow(
-                number=trial.number,
-                state=state,
-                key=grid_key(attrs.get("params") or trial.params),
-                adapter=attrs.get("adapter_key", ""),
-                onnx=Path(attrs.get("onnx_dir", "")).name,
-                point=(trial.values[0], trial.values[1]) if state == "COMPLETE" else None,
-                pruned_share=pruned_share(reason) if reason and not repruned else 0.0,
-                repruned=repruned,
-            )
-        )
-    return rows
-
-
-def manifests(stages: Path, stage: str) -> dict[str, dict[str, Any]]:
-    """The manifest of every entry of one stage of the cache, by key."""
-    return {
-        path.parent.name: json.loads(path.read_text())
-        for path in (stages / stage).glob(f"*/{MANIFEST}")
-    }
-
-
-def onnx_of_measurements(stages: Path) -> dict[str, str]:
-    """The key of the ONNX model each measurement measured, by measurement key."""
-    onnx = {}
-    for key in manifests(stages, "measure"):
-        measured = json.loads((stages / "measure" / key / "measurement.json").read_text())
-        onnx[key] = Path(measured["model_dir"]).name
-    return onnx
-
-
-@dataclass
-class GroundTruth:
-    """The grid's points and the build cost of each stage it used (`unit`: the manifest field)."""
-
-    points: dict[GridKey, Point]
-    adapters: dict[GridKey, str]  # the adapter key of each point
-    train: dict[str, float]  # by adapter key
-    merge: dict[str, float]  # by adapter key
-    export: dict[str, float]  # by onnx key
-    measure: dict[str, float]  # by onnx key
-    unit: str  # "cpu_seconds" or "seconds"
-
-    @property
-    def cost(self) -> float:
-        stages = (self.train, self.merge, self.export, self.measure)
-        return sum(sum(stage.values()) for stage in stages)
-
-
-def cost_unit(entries: list[dict[str, Any]]) -> str:
-    """CPU seconds when every manifest has them, else wall seconds."""
-    return "cpu_seconds" if all("cpu_seconds" in m for m in entries) else "seconds"
-
-
-def ground_truth(root: Path) -> GroundTruth:
-    rows = [r for r in read_trials(root / "grid") if r.state == "COMPLETE"]
-    points = {r.key: r.point for r in rows if r.point is not None}
-    if len(points) != GRID_POINTS:
-        raise RuntimeError(f"the grid study holds {len(points)} of {GRID_POINTS} points")
-    stages = root / "stages"
-    by_stage = {stage: manifests(stages, stage) for stage in GRID_STAGES}
-    measure_of = {onnx: key for key, onnx in onnx_of_measurements(stages).items()}
-    adapters, onnx = {r.adapter for r in rows}, {r.onnx for r in rows}
-    used = {
-        "train": {a: by_stage["adapter"][a] for a in adapters},
-        "merge": {a: by_stage["merged"][digest({"adapter": a})] for a in adapters},
-        "export": {o: by_stage["onnx"][o] for o in onnx},
-        "measure": {o: by_stage["measure"][measure_of[o]] for o in onnx},
-    }
-    unit = cost_unit([m for stage in used.values() for m in stage.values()])
-    costs = {name: {k: m[unit] for k, m in stage.items()} for name, stage in used.items()}
-    return GroundTruth(points, {r.key: r.adapter for r in rows}, **costs, unit=unit)
-
-
-# --------------------------------------------------------------------------- scoring
-
-
-def hypervolume(points: list[Point], reference: Point) -> float:
-    """2-D hypervolume of (accuracy up, e2e_ms down) points, bounded by `reference`.
-
-    Sweep by accuracy, best first: each point that is faster than every more accurate one adds
-    the slab between its latency and the best latency so far, as wide as its accuracy margin.
-    """
-    ref_acc, ref_ms = reference
-    inside = sorted(
-        (p for p in points if p[0] > ref_acc and p[1] < ref_ms), key=lambda p: (-p[0], p[1])
-    )
-    volume, best_ms = 0.0, ref_ms
-    for accuracy, ms in inside:
-        if ms < best_ms:
-            volume += (accuracy - ref_acc) * (best_ms - ms)
-            best_ms = ms
-    return volume
-
-
-def reference_point(points: list[Point]) -> Point:
-    """The nadir (worst accuracy, worst latency) pushed out by 1% of each range."""
-    accuracies, latencies = [p[0] for p in points], [p[1] for p in points]
-    acc_pad = 0.01 * (max(accuracies) - min(accuracies))
-    ms_pad = 0.01 * (max(latencies) - min(latencies))
-    return min(accuracies) - acc_pad, max(latencies) + ms_pad
-
-
-@dataclass
-class Charge:
-    """What a run would have cost from an empty cache, trial by trial."""
-
-    truth: GroundTruth
-    trained: set[str] = field(default_factory=set)
-    exported: set[str] = field(default_factory=set)
-
-    def cost(self, row: TrialRow) -> float:
-        """The cost of one trial, after those charged before it.
-
-        A pruned training leaves nothing in the cache: it costs its share up to the checkpoint
-        that stopped it. A configuration pruned before is pruned again without training (free).
-        A completed trial pays its training and merge, then its export and measurement, unless
-        an earlier trial of the run built them.
-        """
-        if row.state == "FAIL":
-            return 0.0
-        if row.state == "PRUNED":
-            return row.pruned_share * self.truth.train[row.adapter]
-        seconds = 0.0
-        if row.adapter not in self.trained:
-            self.trained.add(row.adapter)
-            seconds += self.truth.train[row.adapter] + self.truth.merge[row.adapter]
-        if row.onnx not in self.exported:
-            self.exported.add(row.onnx)
-            seconds += self.truth.export[row.onnx] + self.truth.measure[row.onnx]
-        return seconds
-
-
-def running_costs(rows: list[TrialRow], truth: GroundTruth) -> list[float]:
-    """The cost charged after each trial, in trial order."""
-    charge = Charge(truth)
-    return list(itertools.accumulate(charge.cost(row) for row in rows))
-
-
-@dataclass
-class Scored:
-    """One search: its trials, the running cost after each, and how the study ended."""
-
-    job: Job
-    rows: list[TrialRow]
-    costs: list[float]
-    wall_s: float
-    stopped: str
-
-    @property
-    def total_cost(self) -> float:
-        return self.costs[-1] if self.costs else 0.0
-
-    def within(self, cost: float) -> list[TrialRow]:
-        """The trials done before the running cost passed `cost`."""
-        return self.rows[: bisect.bisect_right(self.costs, cost)]
-
-    def first_completed(self, count: int) -> list[TrialRow]:
-        """The trials up to the `count`-th completed one (all when fewer completed)."""
-        completed = [i for i, row in enumerate(self.rows) if row.state == "COMPLETE"]
-        return self.rows if len(completed) < count else self.rows[: completed[count - 1] + 1]
-
-
-def score(root: Path, job: Job, record: dict[str, Any], truth: GroundTruth) -> Scored:
-    rows = read_trials(root / "runs" / job.name)
-    costs = running_costs(rows, truth)
-    return Scored(job, rows, costs, record["seconds"], record["stopped"])
-
-
-def hv_fraction(rows: list[TrialRow], reference: Point, grid_hv: float) -> float:
-    return hypervolume([r.point for r in rows if r.point is not None], reference) / grid_hv
-
-
-def completed_trainings(rows: list[TrialRow]) -> int:
-    return len({r.adapter for r in rows if r.state == "COMPLETE"})
-
-
-# --------------------------------------------------------------------------- report
-
-
-def budget_table(
-    scored: list[Scored], truth: GroundTruth, reference: Point, grid_hv: float
-) -> pd.DataFrame:
-    """One row per search and cost budget: what it held when the budget was spent."""
-    records = []
-    for search, budget in itertools.product(scored, BUDGETS):
-        limit = float(budget) * truth.cost
-        rows = search.within(limit)
-        spent = search.costs[len(rows) - 1] if rows else 0.0
-        records.append(
-            {
-                "strategy": search.job.strategy,
-                "budget": str(budget),
-                "seed": search.job.seed,
-                "hv_frac": round(hv_fraction(rows, reference, grid_hv), 4),
-                "cost_s": round(spent, 1),
-                "cost_frac": round(spent / truth.cost, 3),
-                "trials": len(rows),
-                "completed": sum(r.state == "COMPLETE" for r in rows),
-                "trainings": completed_trainings(rows),
-                "pruned": sum(r.state == "PRUNED" for r in rows),
-                "repruned": sum(r.repruned for r in rows),
-                "ended": "yes" if search.total_cost < limit else "",
-            }
-        )
-    return pd.DataFrame(records)
-
-
-def search_table(scored: list[Scored], truth: GroundTruth) -> pd.DataFrame:
-    """One row per search: the whole study."""
-    return pd.DataFrame(
-        [
-            {
-                "strategy": s.job.strategy,
-                "seed": s.job.seed,
-                "trials": len(s.rows),
-                "completed": sum(r.state == "COMPLETE" for r in s.rows),
-                "distinct": len({r.key for r in s.rows if r.state == "COMPLETE"}),
-                "trainings": completed_trainings(s.rows),
-                "pruned": sum(r.state == "PRUNED" for r in s.rows),
-                "repruned": sum(r.repruned for r in s.rows),
-                "failed": sum(r.state == "FAIL" for r in s.rows),
-                "cost_frac": round(s.total_cost / truth.cost, 3),
-                "wall_s": round(s.wall_s, 1),
-                "stopped": s.stopped,
-            }
-            for s in scored
-        ]
-    )
-
-
-def summary(table: pd.DataFrame) -> pd.DataFrame:
-    grouped = table.groupby(["strategy", "budget"], sort=False)
-    return grouped.agg(
-        hv_mean=("hv_frac", "mean"),
-        hv_min=("hv_frac", "min"),
-        cost_frac_mean=("cost_frac", "mean"),
-        trials=("trials", "mean"),
-        trainings=("trainings", "mean"),
-        pruned=("pruned", "mean"),
-        ended=("ended", lambda e: int((e == "yes").sum())),
-    ).round(3)
-
-
-def trial_count_table(scored: list[Scored], reference: Point, grid_hv: float) -> pd.DataFrame:
-    """HV fraction of each search's first 5, 9 and 14 completed trials, whatever they cost."""
-    return pd.DataFrame(
-        [
-            {
-                "strategy": s.job.strategy,
-                "budget": count,
-                "seed": s.job.seed,
-                "hv_frac": hv_fraction(s.first_completed(count), reference, grid_hv),
-            }
-            for s, count in itertools.product(scored, TRIAL_COUNTS)
-        ]
-    )
-
-
-def at_budget(table: pd.DataFrame, strategy: str, budget: str | int) -> pd.DataFrame:
-    return table[(table.strategy == strategy) & (table.budget == budget)].set_index("seed")
-
-
-def compare(mine: pd.DataFrame, theirs: pd.DataFrame, label: str) -> bool:
-    """Seed by seed HV fractions of two sets of runs; True when the first is >= on most seeds."""
-    seeds = mine.index.intersection(theirs.index)
-    diff = mine.loc[seeds, "hv_frac"] - theirs.loc[seeds, "hv_frac"]
-    better, ties, worse = int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum())
-    print(
-        f"    {label}: better {better}, ties {ties}, worse {worse} (mean "
-        f"{mine.loc[seeds, 'hv_frac'].mean():.3f} vs {theirs.loc[seeds, 'hv_frac'].mean():.3f})"
-    )
-    return len(seeds) > 0 and better + ties > len(seeds) / 2
-
-
-def check_a(table: pd.DataFrame) -> bool:
-    """The default's HV within GOAL_BUDGET of the grid's cost, seed by seed."""
-    runs = at_budget(table, "default", str(GOAL_BUDGET))
-    reached = int((runs.hv_frac >= HV_GOAL).sum())
-    passed = reached > len(runs) / 2
-    print(
-        f"(a) default reaches >= {HV_GOAL:.0%} of the grid's HV within {GOAL_BUDGET} of the "
-        f"grid's cost on {reached} of {len(runs)} seeds (HV fractions "
-        f"{', '.join(f'{v:.3f}' for v in runs.hv_frac)}; mean {runs.hv_frac.mean():.3f}); "
-        f"most seeds: {'PASS' if passed else 'FAIL'}"
-    )
-    return passed
-
-
-def check_b(table: pd.DataFrame, counts: pd.DataFrame) -> bool | None:
-    """Default vs random, seed by seed, at each cost budget; None when random did not run."""
-    if "random" not in set(table.strategy):
-        print("(b) skipped: random did not run")
-        return None
-    print("(b) default vs random at equal cost (share of the grid's), HV fraction seed by seed:")
-    passed = True
-    for budget in map(str, BUDGETS):
-        mine, theirs = at_budget(table, "default", budget), at_budget(table, "random", budget)
-        passed &= compare(mine, theirs, f"cost {budget}")
-    print(f"    default >= random on most seeds at every budget: {'PASS' if passed else 'FAIL'}")
-    print("    for information, at equal completed trials (whatever they cost):")
-    for count in TRIAL_COUNTS:
-        mine, theirs = at_budget(counts, "default", count), at_budget(counts, "random", count)
-        compare(mine, theirs, f"{count} trials")
-    return passed
 
 
 # --------------------------------------------------------------------------- main

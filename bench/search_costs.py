@@ -1,0 +1,214 @@
+"""Reading a search back for bench/search_efficiency.py: each trial's point, what it would have
+cost from an empty cache (the grid's ground-truth build cost of each stage it used first), and
+the hypervolume of a set of points."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from autotune.candidates.cache import MANIFEST
+from autotune.candidates.train import resolve_dtype
+from autotune.search.stages import merged_key
+
+STUDY = "search-efficiency"
+GRID_POINTS = 27
+GRID_STAGES = ("adapter", "merged", "onnx", "measure")  # the tiny base is shared and not charged
+
+Point = tuple[float, float]  # (accuracy, e2e_ms)
+GridKey = tuple[int, float, str]  # (lora_r, learning_rate, precision)
+
+
+def grid_key(params: dict[str, Any]) -> GridKey:
+    return int(params["lora_r"]), float(params["learning_rate"]), str(params["precision"])
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """What a bench needs of one trial."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL
+    key: GridKey
+    adapter: str
+    onnx: str
+    point: Point | None
+    pruned_share: float  # the share of its training a pruned trial ran before it stopped
+    repruned: bool  # pruned at once, without training: its configuration was pruned before
+
+
+def pruned_share(reason: str) -> float:
+    """The share of a training done when it was pruned: 'at checkpoint 2 of 3' -> 2/4, since
+    the checkpoints split the training into equal parts."""
+    match = re.search(r"at checkpoint (\d+) of (\d+)", reason)
+    if not match:
+        raise ValueError(f"no checkpoint in prune reason {reason!r}")
+    return int(match.group(1)) / (int(match.group(2)) + 1)
+
+
+def read_trials(run_folder: Path) -> list[TrialRow]:
+    """The finished trials of a run folder's study, in order."""
+    storage = f"sqlite:///{run_folder / 'study.db'}"
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    rows = []
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        attrs, state = trial.user_attrs, trial.state.name
+        if state not in ("COMPLETE", "PRUNED", "FAIL"):
+            continue
+        reason = attrs.get("pruned", "") if state == "PRUNED" else ""
+        repruned = reason.startswith("pruned before")
+        rows.append(
+            TrialRow(
+                number=trial.number,
+                state=state,
+                key=grid_key(attrs.get("params") or trial.params),
+                adapter=attrs.get("adapter_key", ""),
+                onnx=Path(attrs.get("onnx_dir", "")).name,
+                point=(trial.values[0], trial.values[1]) if state == "COMPLETE" else None,
+                pruned_share=pruned_share(reason) if reason and not repruned else 0.0,
+                repruned=repruned,
+            )
+        )
+    return rows
+
+
+def manifests(stages: Path, stage: str) -> dict[str, dict[str, Any]]:
+    """The manifest of every entry of one stage of the cache, by key."""
+    return {
+        path.parent.name: json.loads(path.read_text())
+        for path in (stages / stage).glob(f"*/{MANIFEST}")
+    }
+
+
+def onnx_of_measurements(stages: Path) -> dict[str, str]:
+    """The key of the ONNX model each measurement measured, by measurement key."""
+    onnx = {}
+    for key in manifests(stages, "measure"):
+        measured = json.loads((stages / "measure" / key / "measurement.json").read_text())
+        onnx[key] = Path(measured["model_dir"]).name
+    return onnx
+
+
+@dataclass
+class GroundTruth:
+    """The grid's points and the build cost of each stage it used (`unit`: the manifest field)."""
+
+    points: dict[GridKey, Point]
+    adapters: dict[GridKey, str]  # the adapter key of each point
+    train: dict[str, float]  # by adapter key
+    merge: dict[str, float]  # by adapter key
+    export: dict[str, float]  # by onnx key
+    measure: dict[str, float]  # by onnx key
+    unit: str  # "cpu_seconds" or "seconds"
+
+    @property
+    def cost(self) -> float:
+        stages = (self.train, self.merge, self.export, self.measure)
+        return sum(sum(stage.values()) for stage in stages)
+
+
+def cost_unit(entries: list[dict[str, Any]]) -> str:
+    """CPU seconds when every manifest has them, else wall seconds."""
+    return "cpu_seconds" if all("cpu_seconds" in m for m in entries) else "seconds"
+
+
+def ground_truth(root: Path) -> GroundTruth:
+    rows = [r for r in read_trials(root / "grid") if r.state == "COMPLETE"]
+    points = {r.key: r.point for r in rows if r.point is not None}
+    if len(points) != GRID_POINTS:
+        raise RuntimeError(f"the grid study holds {len(points)} of {GRID_POINTS} points")
+    stages = root / "stages"
+    by_stage = {stage: manifests(stages, stage) for stage in GRID_STAGES}
+    measure_of = {onnx: key for key, onnx in onnx_of_measurements(stages).items()}
+    adapters, onnx = {r.adapter for r in rows}, {r.onnx for r in rows}
+    used = {
+        "train": {a: by_stage["adapter"][a] for a in adapters},
+        "merge": {a: by_stage["merged"][merged_key(a, resolve_dtype("auto"))] for a in adapters},
+        "export": {o: by_stage["onnx"][o] for o in onnx},
+        "measure": {o: by_stage["measure"][measure_of[o]] for o in onnx},
+    }
+    unit = cost_unit([m for stage in used.values() for m in stage.values()])
+    costs = {name: {k: m[unit] for k, m in stage.items()} for name, stage in used.items()}
+    return GroundTruth(points, {r.key: r.adapter for r in rows}, **costs, unit=unit)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def hypervolume(points: list[Point], reference: Point) -> float:
+    """2-D hypervolume of (accuracy up, e2e_ms down) points, bounded by `reference`.
+
+    Sweep by accuracy, best first: each point that is faster than every more accurate one adds
+    the slab between its latency and the best latency so far, as wide as its accuracy margin.
+    """
+    ref_acc, ref_ms = reference
+    inside = sorted(
+        (p for p in points if p[0] > ref_acc and p[1] < ref_ms), key=lambda p: (-p[0], p[1])
+    )
+    volume, best_ms = 0.0, ref_ms
+    for accuracy, ms in inside:
+        if ms < best_ms:
+            volume += (accuracy - ref_acc) * (best_ms - ms)
+            best_ms = ms
+    return volume
+
+
+def reference_point(points: list[Point]) -> Point:
+    """The nadir (worst accuracy, worst latency) pushed out by 1% of each range."""
+    accuracies, latencies = [p[0] for p in points], [p[1] for p in points]
+    acc_pad = 0.01 * (max(accuracies) - min(accuracies))
+    ms_pad = 0.01 * (max(latencies) - min(latencies))
+    return min(accuracies) - acc_pad, max(latencies) + ms_pad
+
+
+@dataclass
+class Charge:
+    """What a run would have cost from an empty cache, trial by trial."""
+
+    truth: GroundTruth
+    trained: set[str] = field(default_factory=set)
+    exported: set[str] = field(default_factory=set)
+
+    def cost(self, row: TrialRow) -> float:
+        """The cost of one trial, after those charged before it.
+
+        A pruned training leaves nothing in the cache: it costs its share up to the checkpoint
+        that stopped it. A configuration pruned before is pruned again without training (free).
+        A completed trial pays its training and merge, then its export and measurement, unless
+        an earlier trial of the run built them.
+        """
+        if row.state == "FAIL":
+            return 0.0
+        if row.state == "PRUNED":
+            return row.pruned_share * self.truth.train[row.adapter]
+        seconds = 0.0
+        if row.adapter not in self.trained:
+            self.trained.add(row.adapter)
+            seconds += self.truth.train[row.adapter] + self.truth.merge[row.adapter]
+        if row.onnx not in self.exported:
+            self.exported.add(row.onnx)
+            seconds += self.truth.export[row.onnx] + self.truth.measure[row.onnx]
+        return seconds
+
+
+def running_costs(rows: list[TrialRow], truth: GroundTruth) -> list[float]:
+    """The cost charged after each trial, in trial order."""
+    charge = Charge(truth)
+    return list(itertools.accumulate(charge.cost(row) for row in rows))
+
+
+@dataclass(frozen=True)
+class Job:
+    strategy: str
+    seed: int
+    trials: int  # completed trials asked for
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy}-n{self.trials}-s{self.seed}"
