@@ -50,9 +50,9 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def start_process(space: Space, threads: int) -> None:
-    """Offline, quiet libraries, and `threads` torch threads (before torch starts any)."""
-    prepare_environment(space, threads)
+def start_process(threads: int) -> None:
+    """Quiet libraries and `threads` torch threads (before torch starts any); the environment
+    was prepared before the study's modules were imported (`prepare_environment`)."""
     quiet_libraries()
     import torch
 

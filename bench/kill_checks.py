@@ -10,6 +10,7 @@ from typing import Any
 
 from autotune.candidates.cache import MANIFEST, TMP_PREFIX, list_entries
 from autotune.candidates.train import resolve_dtype
+from autotune.evaluators.environment import versions
 from autotune.search.record import Attr
 from autotune.search.stages import merged_key
 from autotune.search.workers.recovery import INTERRUPTED
@@ -60,7 +61,7 @@ def entry_problems(trial: TrialView, out: Path, cache: Path) -> list[str]:
     onnx = Path(trial.attrs.get("onnx_dir", ""))
     used = {
         "adapter": cache / "adapter" / key,
-        "merged": cache / "merged" / merged_key(key, resolve_dtype("auto")),
+        "merged": cache / "merged" / merged_key(key, resolve_dtype("auto"), versions()),
         "onnx": onnx,
     }
     problems = [

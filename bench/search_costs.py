@@ -15,6 +15,7 @@ import optuna
 
 from autotune.candidates.cache import MANIFEST
 from autotune.candidates.train import resolve_dtype
+from autotune.evaluators.environment import versions
 from autotune.search.stages import merged_key
 
 STUDY = "search-efficiency"
@@ -127,9 +128,11 @@ def ground_truth(root: Path) -> GroundTruth:
     by_stage = {stage: manifests(stages, stage) for stage in GRID_STAGES}
     measure_of = {onnx: key for key, onnx in onnx_of_measurements(stages).items()}
     adapters, onnx = {r.adapter for r in rows}, {r.onnx for r in rows}
+    installed, dtype = versions(), resolve_dtype("auto")
+    merged = {a: merged_key(a, dtype, installed) for a in adapters}
     used = {
         "train": {a: by_stage["adapter"][a] for a in adapters},
-        "merge": {a: by_stage["merged"][merged_key(a, resolve_dtype("auto"))] for a in adapters},
+        "merge": {a: by_stage["merged"][merged[a]] for a in adapters},
         "export": {o: by_stage["onnx"][o] for o in onnx},
         "measure": {o: by_stage["measure"][measure_of[o]] for o in onnx},
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -32,24 +31,6 @@ def digest(parts: Any) -> str:
     """A short stable hash of JSON-serialisable inputs."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def tool_versions(*packages: str | tuple[str, ...]) -> dict[str, str]:
-    """The installed versions of the packages that make a stage's output, for its cache key: a
-    new release (whose builder options or defaults changed) makes new entries instead of
-    reusing old ones. A tuple names alternatives (the CPU or the CUDA build of one package)."""
-    found = {}
-    for names in packages:
-        names = (names,) if isinstance(names, str) else names
-        for name in names:
-            try:
-                found[names[0]] = f"{name} {importlib.metadata.version(name)}"
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        else:
-            found[names[0]] = "not installed"
-    return found
 
 
 def folder_digest(path: Path) -> str:

@@ -16,6 +16,9 @@ PACKAGES = (
     "torch",
     "transformers",
     "peft",
+    "bitsandbytes",
+    "onnx",
+    "onnx-ir",
     "optuna",
 )
 

@@ -27,8 +27,6 @@ from autotune.evaluators.stats import median_halfwidth, summarize
 from autotune.spaces import LatencySection
 from autotune.spaces.metrics import LATENCY_METRICS
 
-LATENCY_FIGURES = tuple(LATENCY_METRICS)
-
 # Used when no space gives real prompts (e.g. `autotune bench` without --space).
 FALLBACK_PROMPTS = (
     "The committee met on a rainy Tuesday to review the budget for the coming year, and after a "
@@ -118,7 +116,7 @@ def measure_latency(
         texts = list(prompt_texts) or list(FALLBACK_PROMPTS)
         synthetic = fixed_length_prompt(tokenizer, texts, settings.prompt_tokens)
         tasks = [[int(t) for t in tokenizer.encode(text)] for text in texts]
-        samples: dict[str, list[float]] = {name: [] for name in LATENCY_FIGURES}
+        samples: dict[str, list[float]] = {name: [] for name in LATENCY_METRICS}
         collecting = gc.isenabled()
         gc.disable()  # as timeit does: no collector pauses inside the timed requests
         try:

@@ -17,6 +17,7 @@ from autotune.reports.html import to_html
 from autotune.reports.pareto import Selection
 from autotune.reports.report import report_blocks
 from autotune.reports.results import RunResults
+from autotune.search.record import TrialRecord
 from autotune.spaces import Space
 
 
@@ -29,6 +30,7 @@ class RunOutputs:
     report_html: Path
     selected: Path | None
     selection: Selection
+    records: list[TrialRecord]  # every trial, as the reports read them
 
     @property
     def pareto_png(self) -> Path:
@@ -56,6 +58,7 @@ def write_report(results: RunResults, out: Path, wall_seconds: float | None = No
         report_html,
         selected if (selected / "selection.json").is_file() else None,
         results.selection,
+        results.records,
     )
 
 

@@ -41,6 +41,11 @@ class Run:
         split = [(e.prompt, e.completion) for e in self.dataset.eval]
         return digest({"eval": split, "labels": self.dataset.labels})
 
+    @property
+    def versions(self) -> dict[str, str]:
+        """The installed versions of the tools, read once with the machine's description."""
+        return self.environment["versions"]
+
     def trial_dir(self, number: int) -> Path:
         path = self.out / "trials" / str(number)
         path.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """The four stages of a candidate, each cached under the hash of everything that determines it.
 
 A key names the stage's inputs (the key of the stage before it, the parameters) and the versions
-of the tools that made the entry: torch, transformers and peft for adapters and merges, the
-onnxruntime-genai builder for exports, onnxruntime-genai and onnxruntime for measurements. An
-upgrade makes new entries instead of reusing ones an older release made.
+of the tools that made the entry, taken from the machine's description the run read once
+(`evaluators.environment.versions`): torch, transformers, peft and bitsandbytes for adapters and
+merges, the onnxruntime-genai builder with onnx and onnx-ir for exports; a measurement's key holds
+the whole machine description, onnxruntime and onnxruntime-genai included. An upgrade makes new
+entries instead of reusing ones an older release made.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from autotune.candidates.cache import digest, tool_versions
+from autotune.candidates.cache import digest
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.train import TrainParams, load_train_result, train_adapter
@@ -27,36 +29,42 @@ from autotune.search.run import Run
 
 MEASUREMENT = "measurement.json"
 TRAINING_TOOLS = ("torch", "transformers", "peft", "bitsandbytes")
-GENAI = ("onnxruntime-genai", "onnxruntime-genai-cuda")  # the CPU or the CUDA build
-EXPORT_TOOLS = (GENAI, "onnx", "onnx-ir")
-MEASURE_TOOLS = (GENAI, ("onnxruntime", "onnxruntime-gpu"))
+# The builder is the CPU or the CUDA build of onnxruntime-genai, whichever is installed.
+EXPORT_TOOLS = ("onnxruntime-genai", "onnxruntime-genai-cuda", "onnx", "onnx-ir")
 
 
-def adapter_key(base_key: str, data_identity: str, training: TrainParams) -> str:
+def tools(versions: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """The installed versions (package -> version) of the packages `names` that are installed."""
+    return {name: versions[name] for name in names if name in versions}
+
+
+def adapter_key(
+    base_key: str, data_identity: str, training: TrainParams, versions: dict[str, str]
+) -> str:
     return digest(
         {
             "base": base_key,
             "data": data_identity,
             "train": asdict(training),
-            "tools": tool_versions(*TRAINING_TOOLS),
+            "tools": tools(versions, TRAINING_TOOLS),
         }
     )
 
 
-def merged_key(adapter: str, dtype: str) -> str:
-    return digest({"adapter": adapter, "dtype": dtype, "tools": tool_versions(*TRAINING_TOOLS)})
+def merged_key(adapter: str, dtype: str, versions: dict[str, str]) -> str:
+    return digest({"adapter": adapter, "dtype": dtype, "tools": tools(versions, TRAINING_TOOLS)})
 
 
-def export_key(merged: str, exporting: ExportParams) -> str:
+def export_key(merged: str, exporting: ExportParams, versions: dict[str, str]) -> str:
     return digest(
-        {"merged": merged, "export": asdict(exporting), "tools": tool_versions(*EXPORT_TOOLS)}
+        {"merged": merged, "export": asdict(exporting), "tools": tools(versions, EXPORT_TOOLS)}
     )
 
 
 def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[str, Path]:
     """The adapter's key and folder. A new training may be pruned at its checkpoints (see
     search/pruning.py); a configuration pruned before is pruned again without training."""
-    key = adapter_key(run.base.key, run.train_identity, training)
+    key = adapter_key(run.base.key, run.train_identity, training, run.versions)
     trial.set_user_attr(Attr.ADAPTER_KEY, key)
     strategy = run.space.strategy
     verdict = earlier_verdict(trial.study, key) if strategy.prune else None
@@ -91,7 +99,7 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
 
 def make_merged(run: Run, adapter: str, adapter_dir: Path, dtype: str) -> tuple[str, Path]:
     """The adapter merged into the unquantised base, saved in the training's compute dtype."""
-    key = merged_key(adapter, dtype)
+    key = merged_key(adapter, dtype, run.versions)
     trust = run.space.model.trust_remote_code
     path = run.cache.get_or_build(
         "merged",
@@ -104,7 +112,7 @@ def make_merged(run: Run, adapter: str, adapter_dir: Path, dtype: str) -> tuple[
 
 
 def make_onnx(run: Run, merged: str, merged_dir: Path, exporting: ExportParams) -> tuple[str, Path]:
-    key = export_key(merged, exporting)
+    key = export_key(merged, exporting, run.versions)
     path = run.cache.get_or_build("onnx", key, lambda out: export_onnx(merged_dir, exporting, out))
     return key, path
 
@@ -120,8 +128,7 @@ def make_measurement(run: Run, onnx: str, onnx_dir: Path) -> dict[str, Any]:
             "metric": str(metric_module),
             "latency": space.latency.model_dump(exclude={"stat"}),
             "target": run.target,
-            "machine": run.environment,
-            "tools": tool_versions(*MEASURE_TOOLS),
+            "machine": run.environment,  # onnxruntime and onnxruntime-genai versions included
         }
     )
 

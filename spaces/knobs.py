@@ -109,17 +109,19 @@ INT4_KNOBS = tuple(name for name in EXPORT_KNOBS if name.startswith("int4_"))
 TRAIN_KNOBS = ("method", "batch_size", "gradient_checkpointing")
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A space-file section: unknown keys are errors, not silently dropped."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class Choices(_Strict):
+class Choices(Strict):
     """A categorical knob: `{choices: [8, 16, 32]}`."""
 
     choices: list[bool | int | float | str] = Field(min_length=1)
 
 
-class Range(_Strict):
+class Range(Strict):
     """A numeric knob: `{low: 1e-5, high: 1e-3, log: true}`; `step` makes it discrete."""
 
     low: float

@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from autotune.errors import AutotuneError
-from autotune.spaces.knobs import EXPORT_KNOBS, Choices
+from autotune.spaces.knobs import EXPORT_KNOBS, Choices, Strict
 from autotune.spaces.metrics import STATS, metric_column, metric_value
 
 TARGETS = ("cpu", "cuda")
@@ -30,14 +30,10 @@ class SpaceError(AutotuneError):
         super().__init__(f"{self.file}: {field}: {message}" if field else f"{self.file}: {message}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --------------------------------------------------------------------------- sections
 
 
-class TinyModel(_Strict):
+class TinyModel(Strict):
     """The embedded base: a small Phi-3 built and pretrained locally on the training phrases."""
 
     hidden_size: int = Field(128, ge=32)
@@ -63,7 +59,7 @@ class TinyModel(_Strict):
         return self
 
 
-class ModelSection(_Strict):
+class ModelSection(Strict):
     """The base model: a hub id or local folder (`path`), or the embedded `tiny` base."""
 
     path: str | None = None
@@ -78,7 +74,7 @@ class ModelSection(_Strict):
         return self
 
 
-class DataSection(_Strict):
+class DataSection(Strict):
     """Where the examples are and how a record becomes a prompt and a completion."""
 
     files: list[str] = Field(min_length=1)
@@ -97,7 +93,7 @@ class DataSection(_Strict):
         return [value] if isinstance(value, str) else value
 
 
-class TrainSection(_Strict):
+class TrainSection(Strict):
     """Fixed training settings (the searched ones live in `search`).
 
     `method`, `batch_size` and `gradient_checkpointing` may instead be searched as knobs.
@@ -121,7 +117,7 @@ class TrainSection(_Strict):
     double_quant: bool = True
 
 
-class LatencySection(_Strict):
+class LatencySection(Strict):
     """How generation latency is measured on the exported model."""
 
     prompt_tokens: int = Field(64, ge=1)
@@ -142,7 +138,7 @@ class LatencySection(_Strict):
         return self
 
 
-class StrategySection(_Strict):
+class StrategySection(Strict):
     """How the study spends its budget: sampler, precision siblings, early stopping, failures."""
 
     sampler: Literal[SAMPLERS] = "tpe"
@@ -172,7 +168,7 @@ class StrategySection(_Strict):
         return value
 
 
-class BudgetSection(_Strict):
+class BudgetSection(Strict):
     """When the study stops: a number of completed trials and/or a wall-clock limit."""
 
     trials: int = Field(20, ge=1)
@@ -184,7 +180,7 @@ class BudgetSection(_Strict):
         return parse_duration(value) if isinstance(value, str) else value
 
 
-class SelectSection(_Strict):
+class SelectSection(Strict):
     """How one candidate is picked from the feasible Pareto front."""
 
     prefer: str | None = None
@@ -204,7 +200,7 @@ class Constraint(BaseModel):
         return f"{self.metric} {self.op} {self.bound:g}"
 
 
-class Space(_Strict):
+class Space(Strict):
     """A validated space file."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")

@@ -13,24 +13,23 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Sub-package -> its folder in the repository (pyproject: [tool.setuptools.package-dir]).
-FOLDERS = {
-    "": "autotune",
-    "search": "search",
-    "candidates": "candidates",
-    "evaluators": "evaluators",
-    "reports": "reports",
-    "spaces": "spaces",
-}
+
+
+def package_folders(repo: Path = REPO) -> dict[str, str]:
+    """Package -> its folder, as pyproject's [tool.setuptools.package-dir] maps them."""
+    setuptools = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return dict(setuptools["package-dir"])
 
 
 def assemble(dest: Path, repo: Path = REPO) -> Path:
     """Copy the package's Python sources into `dest/autotune/` as installed; the package."""
     package = dest / "autotune"
-    for sub, folder in FOLDERS.items():
+    for name, folder in package_folders(repo).items():
+        sub = name.removeprefix("autotune").removeprefix(".")
         shutil.copytree(
             repo / folder,
             package / sub,

@@ -41,7 +41,7 @@ def run_local_workers(
             raise UsageError(
                 f"--workers {args.workers} on cuda needs a GPU each; {len(gpus)} visible"
             )
-    start_process(space, space.train.threads)
+    start_process(space.train.threads)
     where = shared_study(space, spec, args.heartbeat, args.study)
     # Created (and checked against this space) once, before the workers race to it.
     study = open_study(space, args.target, where.storage, args.seed, where.study_name)
@@ -70,8 +70,8 @@ def run_local_workers(
         return 130
     with progress.step("report"):  # `study` reads the storage: every worker's trials
         outputs = write_outputs_locked(study, space, args.target, out, time.perf_counter() - start)
-    summary.update(json_summary(study, space, args.target, out, outputs))
-    print_summary(study, space, outputs)
+    summary.update(json_summary(space, args.target, out, outputs))
+    print_summary(space, outputs)
     failed = [(w.pid, code) for w, code in zip(workers, codes, strict=True) if code != 0]
     if failed:
         print(f"autotune: workers ended with errors (pid, exit code): {failed}", file=sys.stderr)

@@ -73,7 +73,7 @@ def launch(space: Space, args: argparse.Namespace, argv: list[str], summary: dic
 
 def run_alone(space: Space, args: argparse.Namespace, out: Path, summary: dict) -> int:
     """The default: this process alone runs the study in `out/study.db`."""
-    start_process(space, space.train.threads)
+    start_process(space.train.threads)
     if args.resume and not (out / STUDY_DB).is_file():
         raise UsageError(f"--resume: no study to continue in {out} (no {STUDY_DB})")
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def run_worker(
     space: Space, args: argparse.Namespace, out: Path, spec: StorageSpec, summary: dict
 ) -> int:
     """One worker of the study in `spec`, alone or one of `--workers N` (`--worker-slot K/N`)."""
-    start_process(space, worker_threads(space, args.worker_slot))
+    start_process(worker_threads(space, args.worker_slot))
     where = shared_study(space, spec, args.heartbeat, args.study, args.worker_slot or "")
     if args.resume and not where.exists():
         raise UsageError(f"--resume: no study {where.study_name!r} in {spec.shown()}")
@@ -138,7 +138,7 @@ def run_study_in(
             outputs = write_outputs_locked(
                 study, space, args.target, out, time.perf_counter() - start
             )
-        summary.update(json_summary(study, space, args.target, out, outputs))
+        summary.update(json_summary(space, args.target, out, outputs))
     if interrupted:
         completed = count(study, optuna.trial.TrialState.COMPLETE)
         print(
@@ -148,5 +148,5 @@ def run_study_in(
         )
         return 130
     if outputs is not None:
-        print_summary(study, space, outputs)
+        print_summary(space, outputs)
     return finish(study, space, outcome)

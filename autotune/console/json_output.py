@@ -8,10 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import optuna
-
 from autotune.reports.outputs import RunOutputs
-from autotune.search.record import TrialRecord
 from autotune.spaces import Space
 
 
@@ -29,19 +26,14 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def json_summary(
-    study: optuna.Study, space: Space, target: str, out: Path, outputs: RunOutputs
-) -> dict:
+def json_summary(space: Space, target: str, out: Path, outputs: RunOutputs) -> dict:
     """What --json prints: the trial counts, the selected trial with its figures, the paths."""
     chosen = outputs.selection.chosen
-    states = optuna.trial.TrialState
-    counts = {
-        state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
-        for state in (states.COMPLETE, states.PRUNED, states.FAIL, states.WAITING)
-    }
+    states = ("COMPLETE", "PRUNED", "FAIL", "WAITING")
+    counts = {s.lower(): sum(r.state == s for r in outputs.records) for s in states}
     selected = None
     if chosen is not None:
-        record = TrialRecord.from_trial(study.get_trials(deepcopy=False)[chosen.number])
+        record = outputs.records[chosen.number]
         selected = {
             "trial": chosen.number,
             "reason": outputs.selection.reason,

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import optuna
 from rich.console import Console
 from rich.table import Table
 
 from autotune.reports.outputs import RunOutputs
-from autotune.search.record import State, read_trials
+from autotune.search.record import State
 from autotune.spaces import Space
 from autotune.spaces.metrics import fmt
 
 
-def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> None:
+def print_summary(space: Space, outputs: RunOutputs) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
         console = Console(highlight=False, width=200)
@@ -25,7 +24,7 @@ def print_summary(study: optuna.Study, space: Space, outputs: RunOutputs) -> Non
         table.add_column(SHORT.get(name, name), no_wrap=True)
     for name in space.objectives:
         table.add_column(name, justify="right", no_wrap=True)
-    records = read_trials(study)
+    records = outputs.records
     waiting = [r for r in records if r.state == State.WAITING.name]
     for record in records:
         if record.state == State.WAITING.name:
