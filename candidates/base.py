@@ -7,8 +7,9 @@ from pathlib import Path
 
 from autotune.candidates.cache import StageCache, folder_digest
 from autotune.candidates.data import Dataset
+from autotune.candidates.gguf import gguf_base
 from autotune.candidates.tiny import build_tiny_base
-from autotune.spaces import Space, model_path, model_source
+from autotune.spaces import Space, gguf_path, model_path, model_source
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,8 @@ class BaseModel:
 
 
 def resolve_base(space: Space, dataset: Dataset, cache: StageCache) -> BaseModel:
-    """Build the tiny base, hash a local folder, or fetch a hub snapshot (cached by the hub)."""
+    """Build the tiny base, dequantise a GGUF file, hash a local folder, or fetch a hub snapshot
+    (cached by the hub)."""
     source = model_source(space)
     if source == "tiny":
         assert space.model.tiny is not None
@@ -29,6 +31,10 @@ def resolve_base(space: Space, dataset: Dataset, cache: StageCache) -> BaseModel
         return BaseModel(
             tiny.path, f"tiny:{tiny.key}", f"tiny Phi-3 ({tiny.parameters:,} parameters)"
         )
+    if source == "gguf":
+        file = gguf_path(space)
+        path, key = gguf_base(file, cache)
+        return BaseModel(path, f"gguf:{key}", f"{file.name} (GGUF, dequantised to float32)")
     if source == "local":
         path = Path(model_path(space))
         return BaseModel(path, f"local:{folder_digest(path)}", str(path))

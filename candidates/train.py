@@ -99,6 +99,11 @@ def _tensors(encoded, indices: list[int], pad_id: int, device: str):
     return ids.to(device), mask.to(device), labels.to(device)
 
 
+def peft_targets(names: tuple[str, ...]) -> list[str] | str:
+    """peft takes `all-linear` as a string, never inside a list."""
+    return "all-linear" if names == ("all-linear",) else list(names)
+
+
 def training_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -296,7 +301,7 @@ def _set_up(
         r=params.lora_r,
         lora_alpha=params.lora_alpha,
         lora_dropout=params.lora_dropout,
-        target_modules=list(params.target_modules),
+        target_modules=peft_targets(params.target_modules),
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)

@@ -8,7 +8,7 @@ without labels use greedy generation, scored by an `evaluate` metric (exact matc
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,38 +76,60 @@ def load_metric(name_or_path: str):
 
 
 def score_labels(
-    model, tokenizer, examples: list[Example], labels: list[str], eos: int
+    model,
+    tokenizer,
+    examples: list[Example],
+    labels: list[str],
+    eos: int,
+    texts: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The most likely label for each example, by label scoring.
 
     The prompt goes through the model once; each label is then scored from the same key-value
     cache: its first token from the prompt's last logits, the rest of `label tokens + EOS` by
-    appending the label and rewinding to the end of the prompt before the next one.
+    appending the label and rewinding to the end of the prompt before the next one. `texts`
+    maps a label to the completion training saw for it (" joy" for a `completion_template` of
+    " {tone}"), whose tokens are the ones to score; the prediction is still the label.
     """
-    import onnxruntime_genai as og
-
-    label_tokens = [[int(t) for t in tokenizer.encode(label)] + [eos] for label in labels]
-    longest = max(len(tokens) for tokens in label_tokens)
+    texts = texts or {}
+    label_tokens = [
+        [int(t) for t in tokenizer.encode(texts.get(label, label))] + [eos] for label in labels
+    ]
     predictions = []
     for example in examples:
         prompt = [int(t) for t in tokenizer.encode(example.prompt)]
-        params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(prompt) + longest, do_sample=False)
-        generator = og.Generator(model, params)
-        generator.append_tokens(prompt)
-        after_prompt = np.asarray(generator.get_output("logits"))[0, -1:]
-        scores = []
-        for tokens in label_tokens:
-            logits = after_prompt
-            if len(tokens) > 1:
-                generator.rewind_to(len(prompt))
-                generator.append_tokens(tokens[:-1])
-                logits = np.concatenate(
-                    [after_prompt, np.asarray(generator.get_output("logits"))[0]]
-                )
-            scores.append(sequence_scores(logits[None], [1], [tokens])[0])
+        scores = label_scores(model, prompt, label_tokens)
         predictions.append(labels[int(np.argmax(scores))])
     return predictions
+
+
+def label_scores(model, prompt: list[int], label_tokens: list[list[int]]) -> list[float]:
+    """log p(tokens | prompt) for each token list of `label_tokens`, from one prompt pass."""
+    import onnxruntime_genai as og
+
+    params = og.GeneratorParams(model)
+    longest = max(len(tokens) for tokens in label_tokens)
+    params.set_search_options(max_length=len(prompt) + longest, do_sample=False)
+    generator = og.Generator(model, params)
+    generator.append_tokens(prompt)
+    after_prompt = np.asarray(generator.get_output("logits"))[0, -1:]
+    scores = []
+    for tokens in label_tokens:
+        logits = after_prompt
+        if len(tokens) > 1:
+            generator.rewind_to(len(prompt))
+            generator.append_tokens(tokens[:-1])
+            appended = np.asarray(generator.get_output("logits"))[0]
+            if len(appended) != len(tokens) - 1:  # a pruned LM head: the last position only
+                generator.rewind_to(len(prompt))
+                rows = []
+                for token in tokens[:-1]:
+                    generator.append_tokens([token])
+                    rows.append(np.asarray(generator.get_output("logits"))[0, -1])
+                appended = np.stack(rows)
+            logits = np.concatenate([after_prompt, appended])
+        scores.append(sequence_scores(logits[None], [1], [tokens])[0])
+    return scores
 
 
 def generate_greedy(model, tokenizer, examples: list[Example], max_new_tokens: int) -> list[str]:
@@ -137,11 +159,14 @@ def measure_accuracy(
     *,
     metric: str = "exact_match",
     threads: int | None = None,
+    label_texts: Mapping[str, str] | None = None,
 ) -> AccuracyResult:
     """Accuracy of the ONNX model in `model_dir` on `examples`.
 
-    With labels: label scoring and the shipped `classification` metric. Without: greedy
-    generation scored by `metric` (a shipped module's name or a local module folder).
+    With labels: label scoring and the shipped `classification` metric; `label_texts` (the
+    dataset's) gives each label's completion as trained on, else the labels are scored as
+    written. Without: greedy generation scored by `metric` (a shipped module's name or a local
+    module folder).
     """
     import onnxruntime_genai as og
 
@@ -150,7 +175,7 @@ def measure_accuracy(
     references = [e.completion.strip() for e in examples]
     if labels:
         eos, _ = special_ids(model_dir)
-        predictions = score_labels(model, tokenizer, examples, labels, eos)
+        predictions = score_labels(model, tokenizer, examples, labels, eos, label_texts)
         figures = load_metric("classification").compute(
             predictions=predictions, references=references, labels=labels
         )

@@ -67,6 +67,17 @@ def gpus() -> list[dict[str, object]]:
     return found
 
 
+# What stage-cache keys hold: the tools that made an entry.
+TRAINING_TOOLS = ("torch", "transformers", "peft", "bitsandbytes")
+# The builder is the CPU or the CUDA build of onnxruntime-genai, whichever is installed.
+EXPORT_TOOLS = ("onnxruntime-genai", "onnxruntime-genai-cuda", "onnx", "onnx-ir")
+
+
+def tools(versions: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """The installed versions (package -> version) of the packages `names` that are installed."""
+    return {name: versions[name] for name in names if name in versions}
+
+
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in PACKAGES:

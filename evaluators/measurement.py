@@ -68,15 +68,23 @@ def benchmark(
     labels: list[str] | None = None,
     metric: str = "exact_match",
     environment: dict[str, Any] | None = None,
+    label_texts: dict[str, str] | None = None,
 ) -> Benchmark:
     """Latency (always) and accuracy (when examples are given) of an ORT-genai model folder;
-    `environment` is the machine's `describe(target)` when the caller already has it."""
+    `environment` is the machine's `describe(target)` when the caller already has it;
+    `label_texts` are the labels as the completions render them (candidates/data.py)."""
     seconds: dict[str, float] = {}
     accuracy = None
     if examples:
         start = time.perf_counter()
         accuracy = measure_accuracy(
-            model_dir, target, examples, labels, metric=metric, threads=settings.threads
+            model_dir,
+            target,
+            examples,
+            labels,
+            metric=metric,
+            threads=settings.threads,
+            label_texts=label_texts,
         )
         seconds["accuracy"] = time.perf_counter() - start
     start = time.perf_counter()

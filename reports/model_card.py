@@ -90,6 +90,10 @@ def model_card(
             "intra-op thread(s) on cpu; figures are percentiles over the repeats."
         )
         lines.append("")
+    export = measured.get("export")
+    if export:
+        lines.append(export_text(export))
+        lines.append("")
     if measured.get("accuracy_method"):
         lines.append(
             f"Accuracy method: {measured['accuracy_method']} on the {measured['eval_examples']} "
@@ -138,3 +142,16 @@ def _metric_rows(metrics: dict[str, float], measured: dict[str, Any]) -> pd.Data
             method += f" ({measured['eval_examples']} eval examples)"
         rows.append({"metric": name, "value": fmt(value), "how": method})
     return pd.DataFrame(rows, columns=["metric", "value", "how"])
+
+
+def export_text(export: dict) -> str:
+    """What the export did, read back from the ONNX graph (candidates/export_summary.py)."""
+    layers = ", ".join(f"{n} {p}" for p, n in sorted(export.get("layers", {}).items()))
+    shared = " (one matrix shared by both)" if export.get("shared_embeddings") else ""
+    text = (
+        f"Weights as exported: decoder matmuls {layers or 'none'}; embedding table "
+        f"{export.get('embed_tokens')}, LM head {export.get('lm_head')}{shared}."
+    )
+    if export.get("warnings"):
+        text += f" The builder warned: {export['warnings'][0]}"
+    return text

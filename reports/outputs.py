@@ -31,6 +31,7 @@ class RunOutputs:
     selected: Path | None
     selection: Selection
     records: list[TrialRecord]  # every trial, as the reports read them
+    reference: TrialRecord | None = None  # the untrained base
 
     @property
     def pareto_png(self) -> Path:
@@ -59,6 +60,7 @@ def write_report(results: RunResults, out: Path, wall_seconds: float | None = No
         selected if (selected / "selection.json").is_file() else None,
         results.selection,
         results.records,
+        results.reference,
     )
 
 

@@ -120,7 +120,28 @@ def answer(results: RunResults) -> list[Block]:
         Table(trial_columns(results, results.frame[results.frame["number"] == chosen.number])),
         Text("Why: " + why(results, chosen)),
     ]
-    return blocks
+    return blocks + against_base(results, chosen)
+
+
+def against_base(results: RunResults, chosen: Candidate) -> list[Block]:
+    """The untrained base beside the pick: what fine-tuning bought."""
+    base = results.reference
+    if base is None:
+        return []
+    space = results.space
+    names = list(dict.fromkeys([*space.objectives, "accuracy"]))
+    rows = []
+    for label, metrics in (("untrained base", base.metrics), (f"trial {chosen.number}", None)):
+        metrics = metrics if metrics is not None else results.records[chosen.number].metrics
+        rows.append({"model": label, **{n: space.metric(metrics, n) for n in names}})
+    gain = rows[1]["accuracy"] - rows[0]["accuracy"]
+    return [
+        Text(
+            f"Against the untrained base (exported at {base.params.get('precision')} and "
+            f"measured the same way, never a candidate): accuracy {gain * 100:+.1f} points."
+        ),
+        Table(pd.DataFrame(rows), "The selected trial and the untrained base"),
+    ]
 
 
 def why(results: RunResults, chosen: Candidate) -> str:
@@ -191,6 +212,10 @@ def base_model(space: Space) -> str:
             f"tiny Phi-3 built locally ({tiny.num_layers} layer(s), hidden size "
             f"{tiny.hidden_size}, vocabulary {tiny.vocab_size})"
         )
+    if model_source(space) == "gguf":
+        gguf = space.model.gguf
+        where = f"{gguf.file} from the package {gguf.package}" if hasattr(gguf, "file") else gguf
+        return f"{where} (GGUF, dequantised to float32)"
     revision = f" @ {space.model.revision}" if space.model.revision else ""
     return f"{space.model.path}{revision}"
 

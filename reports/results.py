@@ -18,7 +18,7 @@ import pandas as pd
 from autotune.errors import UsageError
 from autotune.reports.pareto import Candidate, Selection, select
 from autotune.reports.table import candidates, trials_frame
-from autotune.search.record import TrialRecord, read_trials
+from autotune.search.record import TrialRecord, read_trials, reference_record
 from autotune.spaces import Space, SpaceError, stored_space
 
 
@@ -85,6 +85,7 @@ class RunResults:
     frame: pd.DataFrame  # the trials table
     candidates: list[Candidate]
     selection: Selection
+    reference: TrialRecord | None = None  # the untrained base, measured like a candidate
 
     @classmethod
     def of(
@@ -94,7 +95,10 @@ class RunResults:
         frame = trials_frame(records)
         completed = candidates(records, space)
         selection = select(completed, space.objectives, space.preferred_objective())
-        return cls(study, space, target, label, folder, records, frame, completed, selection)
+        reference = reference_record(study)
+        return cls(
+            study, space, target, label, folder, records, frame, completed, selection, reference
+        )
 
     @classmethod
     def from_folder(cls, folder: Path) -> RunResults:

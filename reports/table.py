@@ -24,6 +24,10 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
         row.update({f"seconds.{k}": v for k, v in record.seconds.items()})
         if record.complete:
             row["feasible"] = record.feasible
+        export = record.measured.get("export") or {}
+        for part in ("embed_tokens", "lm_head"):  # what the export did, not what it was asked
+            if part in export:
+                row[f"export.{part}"] = export[part]
         row["error"] = record.reason
         row["sibling_of"] = record.sibling_of
         row["retry_of"] = record.retry_of

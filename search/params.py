@@ -13,14 +13,16 @@ import optuna
 
 from autotune.candidates.export import ExportParams
 from autotune.candidates.train import TrainParams, resolve_dtype
-from autotune.spaces import KNOBS, Choices, Range, Space
-from autotune.spaces.knobs import INT4_KNOBS, TRAIN_KNOBS
+from autotune.spaces import KNOBS, Choices, Range, Space, knob_values
+from autotune.spaces.knobs import EXPORT_KNOBS, INT4_KNOBS, TRAIN_KNOBS
 
 DEFAULTS: dict[str, Any] = {
     "lora_dropout": 0.05,
     "int4_block_size": None,
     "int4_accuracy_level": None,
     "int4_algo": None,
+    "shared_embeddings": None,
+    "prune_lm_head": None,
 }
 
 
@@ -87,4 +89,16 @@ def export_params(values: dict[str, Any], target: str) -> ExportParams:
         int4_block_size=values["int4_block_size"] if int4 else None,
         int4_accuracy_level=values["int4_accuracy_level"] if int4 else None,
         int4_algo=values.get("int4_algo") if int4 else None,
+        shared_embeddings=values.get("shared_embeddings"),
+        prune_lm_head=values.get("prune_lm_head"),
     )
+
+
+def first_export(space: Space, target: str, precision: str) -> ExportParams:
+    """An export at `precision` with the first value of each other export knob the space
+    searches: what the preflight checks and the untrained base is measured with."""
+    values = {**DEFAULTS, "precision": precision}
+    for name in EXPORT_KNOBS:
+        if name in space.search and name != "precision":
+            values[name] = knob_values(space.search[name])[0]
+    return export_params(values, target)

@@ -38,6 +38,7 @@ class Attr:
     RETRIES = "retries"  # how many times this configuration was run again
     GAVE_UP = "gave_up"  # study attribute `gave_up:<n>`: trial n was not run again, and why
     WORKER = "worker"  # the process that ran it: host:pid:start
+    REFERENCE = "reference"  # study attribute: the untrained base, measured like a candidate
 
 
 @dataclass
@@ -108,6 +109,25 @@ class TrialRecord:
             retry_of=attrs.get(Attr.RETRY_OF),
             worker=attrs.get(Attr.WORKER, ""),
         )
+
+
+REFERENCE_STATE = "REFERENCE"
+
+
+def reference_record(study: optuna.Study) -> TrialRecord | None:
+    """The untrained base's record (search/reference.py), or None if the study has none."""
+    stored = study.user_attrs.get(Attr.REFERENCE)
+    if not isinstance(stored, dict):
+        return None
+    return TrialRecord(
+        number=-1,
+        state=REFERENCE_STATE,
+        params=dict(stored.get(Attr.PARAMS, {})),
+        metrics=dict(stored.get(Attr.METRICS, {})),
+        seconds=dict(stored.get(Attr.SECONDS, {})),
+        onnx_dir=stored.get(Attr.ONNX_DIR, ""),
+        measured=dict(stored.get(Attr.MEASURED, {})),
+    )
 
 
 def read_trials(study: optuna.Study) -> list[TrialRecord]:

@@ -10,10 +10,16 @@ from typing import Any
 
 from autotune.candidates.base import BaseModel, resolve_base
 from autotune.candidates.cache import StageCache, digest
+from autotune.candidates.chat import with_chat_template
 from autotune.candidates.data import Dataset, load_dataset
-from autotune.evaluators.environment import describe
+from autotune.candidates.export import ExportParams
+from autotune.candidates.model_check import check_base
+from autotune.candidates.preflight import preflight
+from autotune.candidates.train import training_device
+from autotune.evaluators.environment import EXPORT_TOOLS, describe, tools
 from autotune.search.events import StudyEvents
-from autotune.spaces import Space
+from autotune.search.params import first_export
+from autotune.spaces import Space, knob_values
 
 
 @dataclass
@@ -39,7 +45,11 @@ class Run:
     def eval_identity(self) -> str:
         """What the measurements are taken on: the eval examples and the labels."""
         split = [(e.prompt, e.completion) for e in self.dataset.eval]
-        return digest({"eval": split, "labels": self.dataset.labels})
+        identity: dict[str, Any] = {"eval": split, "labels": self.dataset.labels}
+        texts = self.dataset.label_texts or {}
+        if any(text != label for label, text in texts.items()):  # scored as " joy", not "joy"
+            identity["label_texts"] = texts
+        return digest(identity)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -52,14 +62,44 @@ class Run:
         return path
 
 
-def prepare_run(space: Space, target: str, out: Path, cache_dir: Path, events: StudyEvents) -> Run:
-    """Load the data and resolve (or build) the base model once for the whole study."""
-    out.mkdir(parents=True, exist_ok=True)
-    cache = StageCache(cache_dir)
+def check_inputs(
+    space: Space, target: str, cache: StageCache, events: StudyEvents, versions: dict[str, str]
+) -> tuple[Dataset, BaseModel]:
+    """Everything a study needs that can be wrong, checked before any training and before the
+    study exists: the data, the base model (built, dequantised or found), its architecture and
+    target modules (candidates/model_check.py) and a one-layer export at each precision
+    (candidates/preflight.py). Only the stage cache is written."""
     with events.step("data"):
         dataset = load_dataset(space)
     with events.step("base model"):
         base = resolve_base(space, dataset, cache)
+        architecture = check_base(space, base.path)
+        dataset = with_chat_template(dataset, base.path, space)
+    with events.step("preflight export"):
+        preflight(
+            base.path,
+            base.key,
+            preflight_exports(space, target),
+            cache,
+            tools(versions, EXPORT_TOOLS),
+            has_gpu=training_device() == "cuda",
+        )
+    events.note(
+        f"base: {base.description}, {architecture}; LoRA on {space.train.target_modules}; "
+        "exports at every precision of the space (one layer)"
+    )
+    return dataset, base
+
+
+def preflight_exports(space: Space, target: str) -> list[ExportParams]:
+    """One export per precision of the space, with the first value of each other export knob."""
+    return [first_export(space, target, p) for p in knob_values(space.search["precision"])]
+
+
+def prepare_run(space: Space, target: str, out: Path, cache_dir: Path, events: StudyEvents) -> Run:
+    """Check the inputs and resolve (or build) the base model once for the whole study."""
+    cache, environment = StageCache(cache_dir), describe(target)
+    dataset, base = check_inputs(space, target, cache, events, environment["versions"])
     sizes = f"{len(dataset.train)} train / {len(dataset.eval)} eval examples"
-    events.note(f"data: {sizes}; base: {base.description}")
-    return Run(space, target, out, cache, dataset, base, events, describe(target))
+    events.note(f"data: {sizes}")
+    return Run(space, target, out, cache, dataset, base, events, environment)

@@ -22,20 +22,13 @@ from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.train import TrainParams, load_train_result, train_adapter
 from autotune.evaluators.accuracy import metric_location
+from autotune.evaluators.environment import EXPORT_TOOLS, TRAINING_TOOLS, tools
 from autotune.evaluators.measurement import benchmark
 from autotune.search.pruning import MedianRule, earlier_verdict
 from autotune.search.record import Attr
 from autotune.search.run import Run
 
 MEASUREMENT = "measurement.json"
-TRAINING_TOOLS = ("torch", "transformers", "peft", "bitsandbytes")
-# The builder is the CPU or the CUDA build of onnxruntime-genai, whichever is installed.
-EXPORT_TOOLS = ("onnxruntime-genai", "onnxruntime-genai-cuda", "onnx", "onnx-ir")
-
-
-def tools(versions: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
-    """The installed versions (package -> version) of the packages `names` that are installed."""
-    return {name: versions[name] for name in names if name in versions}
 
 
 def adapter_key(
@@ -85,7 +78,7 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
             training,
             out,
             trust_remote_code=run.space.model.trust_remote_code,
-            checkpoints=strategy.checkpoints,
+            checkpoints=strategy.checkpoints if strategy.prune else 0,  # they serve pruning only
             on_checkpoint=rule,
         )
 
@@ -141,6 +134,7 @@ def make_measurement(run: Run, onnx: str, onnx_dir: Path) -> dict[str, Any]:
             run.dataset.labels,
             str(metric_module),
             environment=run.environment,
+            label_texts=run.dataset.label_texts,
         )
         (out / MEASUREMENT).write_text(json.dumps(result.to_json(), indent=2))
 

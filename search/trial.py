@@ -11,10 +11,12 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import optuna
 
+from autotune.candidates.export_summary import read_summary
 from autotune.candidates.train import TrainResult, load_train_result
 from autotune.search.events import StudyEvents
 from autotune.search.params import export_params, suggest, train_params
@@ -71,7 +73,7 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
         },
         seconds=seconds,
         onnx_dir=str(onnx_dir),
-        measured=how_measured(run, measurement),
+        measured=how_measured(run, measurement, onnx_dir),
     )
     trial.set_user_attr(Attr.CHECKPOINT_LOSSES, list(trained.checkpoint_losses))
     save_record(trial, run, record, measurement)
@@ -103,10 +105,12 @@ def save_record(
     (folder / MEASUREMENT).write_text(json.dumps(measurement, indent=2))
 
 
-def how_measured(run: Run, measurement: dict[str, Any]) -> dict[str, Any]:
-    """How and where a trial's figures were taken, for reports and model cards."""
+def how_measured(run: Run, measurement: dict[str, Any], onnx_dir: Path) -> dict[str, Any]:
+    """How and where a trial's figures were taken, and what its export did (which weights ended
+    in which precision), for reports and model cards."""
     latency = measurement["latency"]
     return {
+        "export": read_summary(onnx_dir),
         "accuracy_method": "label scoring" if run.dataset.labels else "greedy generation",
         "metric": run.space.data.metric if not run.dataset.labels else "classification",
         "train_examples": len(run.dataset.train),

@@ -8,7 +8,7 @@ the knob table (spaces/knobs.py) and the metric vocabulary (spaces/metrics.py).
 from pathlib import Path
 
 from autotune.spaces.knobs import KNOBS, Choices, Knob, Range, knob_values
-from autotune.spaces.load import load_space, model_path, model_source, stored_space
+from autotune.spaces.load import gguf_path, load_space, model_path, model_source, stored_space
 from autotune.spaces.metrics import (
     LATENCY_METRICS,
     METRICS,
@@ -56,6 +56,7 @@ __all__ = [
     "TinyModel",
     "knob_values",
     "load_space",
+    "gguf_path",
     "model_path",
     "model_source",
     "parse_constraint",

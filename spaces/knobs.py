@@ -100,6 +100,20 @@ KNOBS: dict[str, KnobDef] = {
         Literal[0, 1, 2, 3, 4], "export", "int4 MatMul accuracy level (4: int8 activations)"
     ),
     "int4_algo": KnobDef(Literal[INT4_ALGOS], "export", "the builder's int4 algorithm"),
+    "shared_embeddings": KnobDef(
+        bool,
+        "export",
+        "one matrix for a tied embedding table and LM head (the builder's default for tied "
+        "models); false keeps the table unquantised while the head is quantised",
+        "true or false",
+    ),
+    "prune_lm_head": KnobDef(
+        bool,
+        "export",
+        "logits for the last prompt position only during prefill (a shorter time to first "
+        "token; label scoring then appends label tokens one at a time)",
+        "true or false",
+    ),
 }
 REQUIRED_KNOBS = ("lora_r", "learning_rate", "precision")
 EXPORT_KNOBS = tuple(name for name, knob in KNOBS.items() if knob.stage == "export")

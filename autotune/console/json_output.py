@@ -42,6 +42,10 @@ def json_summary(space: Space, target: str, out: Path, outputs: RunOutputs) -> d
             "metrics": record.metrics,
             "path": str(outputs.selected) if outputs.selected else None,
         }
+    base = outputs.reference
+    reference = None
+    if base is not None:  # the untrained base, measured like a candidate, never selected
+        reference = {"params": base.params, "metrics": base.metrics}
     return {
         "space": space.name,
         "target": target,
@@ -49,6 +53,7 @@ def json_summary(space: Space, target: str, out: Path, outputs: RunOutputs) -> d
         "trials": counts,
         "selected": selected,
         "selection": outputs.selection.reason,
+        "reference": reference,
         "files": {
             "report_html": str(outputs.report_html),
             "report_md": str(outputs.report_md),

@@ -42,12 +42,29 @@ def print_summary(space: Space, outputs: RunOutputs) -> None:
             "a larger --trials with the same --out runs them first"
         )
     console.print(f"selection: {outputs.selection.reason}")
+    if outputs.reference is not None:
+        console.print(against_base(space, outputs))
     if outputs.selected:
         console.print(f"selected model: {outputs.selected}")
     console.print(f"report: {outputs.report_html} ({outputs.report_md.name})")
     console.print(
         f"tables: {outputs.trials_csv} ({outputs.trials_parquet.name})  plot: {outputs.pareto_png}"
     )
+
+
+def against_base(space: Space, outputs: RunOutputs) -> str:
+    """The untrained base's figures, and the selected trial's gain over it."""
+    base = outputs.reference
+    assert base is not None
+    shown = ", ".join(f"{n} {fmt(space.metric(base.metrics, n), 3)}" for n in space.objectives)
+    line = f"untrained base ({base.params.get('precision')}, never selected): {shown}"
+    chosen = outputs.selection.chosen
+    if chosen is not None and "accuracy" in base.metrics:
+        gain = outputs.records[chosen.number].metrics["accuracy"] - base.metrics["accuracy"]
+        line += (
+            f"; the selected trial {chosen.number} is {gain * 100:+.1f} accuracy points above it"
+        )
+    return line
 
 
 # Column headers short enough for an 80-column terminal.

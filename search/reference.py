@@ -1,0 +1,54 @@
+"""The untrained base, measured like a candidate: what fine-tuning bought.
+
+Before its first trial a study exports the base model itself at the space's first precision
+(with the first value of each export knob) and measures it on the same eval split and latency
+settings as every candidate. The record is a study attribute, shown in the report and the
+summary and never a candidate for selection. Export and measurement are stage-cache entries,
+so a resumed study or a second worker reuses them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import optuna
+
+from autotune.search.params import first_export
+from autotune.search.record import Attr, TrialRecord, reference_record
+from autotune.search.run import Run
+from autotune.search.stages import make_measurement, make_onnx
+from autotune.search.trial import how_measured
+from autotune.spaces import knob_values
+
+
+def measure_reference(run: Run, study: optuna.Study) -> TrialRecord:
+    """The base's record in `study`, measured now unless the study holds it already."""
+    known = reference_record(study)
+    if known is not None:
+        return known
+    first = knob_values(run.space.search["precision"])[0]
+    exporting = first_export(run.space, run.target, first)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    with run.events.step("base reference: export"):
+        onnx_key, onnx_dir = make_onnx(run, f"base:{run.base.key}", run.base.path, exporting)
+    seconds["export"] = round(time.perf_counter() - start, 3)
+    start = time.perf_counter()
+    with run.events.step("base reference: measure"):
+        measurement = make_measurement(run, onnx_key, onnx_dir)
+    seconds["measure"] = round(time.perf_counter() - start, 3)
+    params = {k: v for k, v in asdict(exporting).items() if v is not None and k != "target"}
+    study.set_user_attr(
+        Attr.REFERENCE,
+        {
+            Attr.PARAMS: params,
+            Attr.METRICS: measurement["metrics"],
+            Attr.SECONDS: seconds,
+            Attr.ONNX_DIR: str(onnx_dir),
+            Attr.MEASURED: how_measured(run, measurement, onnx_dir),
+        },
+    )
+    record = reference_record(study)
+    assert record is not None
+    return record
