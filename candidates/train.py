@@ -6,8 +6,9 @@
   quantisation) and computed in the compute dtype; peft's `prepare_model_for_kbit_training` keeps
   the unquantised parts (norms, embeddings, head) in float32.
 
-The loss is computed on the completion tokens only (the prompt is masked out): with the loss over
-the whole text a small model learns the phrases and collapses to one label. The seed is set before
+By default the loss is computed on the completion and its EOS only (the prompt is masked out):
+with the loss over the whole text a small model learns the phrases and collapses to one label
+(the loss span and the learning-rate schedule are candidates/recipe.py). The seed is set before
 the peft model is created, because that is when the LoRA weights are initialised. Training time
 and peak memory are recorded with the adapter: on a GPU `torch.cuda.max_memory_allocated`, on a
 CPU the process's peak resident memory.
@@ -28,6 +29,7 @@ import torch
 
 from autotune.candidates.batching import length_grouped_batches, pad_batch
 from autotune.candidates.data import Example
+from autotune.candidates.recipe import encode, make_schedule
 from autotune.evaluators.memory import PeakMemory
 
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -51,6 +53,9 @@ class TrainParams:
     gradient_checkpointing: bool = False
     quant_type: str | None = None  # qlora: nf4 | fp4
     double_quant: bool | None = None  # qlora: quantise the quantisation constants too
+    lr_schedule: str = "one_cycle"  # one_cycle | linear | cosine | constant (candidates/recipe.py)
+    warmup_ratio: float = 0.1  # the schedule's warm-up share of the steps (not one_cycle)
+    loss_span: str = "completion_eos"  # completion_eos | completion | whole_text
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,6 @@ class TrainingDiverged(RuntimeError):
 
 # Called at each checkpoint with (checkpoint index, eval loss); may raise to stop the training.
 CheckpointHook = Callable[[int, float], None]
-CHECKPOINT_EXAMPLES = 256  # eval examples the checkpoint losses are taken on
 
 
 def checkpoint_steps(total_steps: int, checkpoints: int) -> list[int]:
@@ -82,13 +86,8 @@ def checkpoint_steps(total_steps: int, checkpoints: int) -> list[int]:
     return sorted(s for s in steps if 0 < s < total_steps)
 
 
-def encode(tokenizer, example: Example, max_len: int) -> tuple[list[int], list[int]]:
-    """Token ids of prompt + completion + EOS, and labels that mask the prompt with -100."""
-    prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-    completion = tokenizer(example.completion, add_special_tokens=False)["input_ids"]
-    completion = completion + [tokenizer.eos_token_id]
-    prompt = prompt[-max(1, max_len - len(completion)) :]
-    return prompt + completion, [-100] * len(prompt) + completion
+def len0(pair: tuple[list[int], list[int]]) -> int:
+    return len(pair[0])
 
 
 def _tensors(encoded, indices: list[int], pad_id: int, device: str):
@@ -211,9 +210,11 @@ def train_adapter(
 ) -> TrainResult:
     """Train a LoRA (or QLoRA) adapter on `train` and save it (peft format) to `out`.
 
-    With `checkpoints`, the completion loss on (up to 256 of) the eval examples is taken at that
-    many evenly spaced steps, recorded, and passed to `on_checkpoint`, which may stop training by
-    raising.
+    `evaluation` holds the examples the eval loss is taken on: at the end and, with
+    `checkpoints`, at that many evenly spaced steps (recorded, and passed to `on_checkpoint`,
+    which may stop training by raising). A small stratified subset ranks trainings as well as
+    the whole split at a fraction of the cost (search/stages.py passes
+    `strategy.checkpoint_examples` of them).
     """
     device = training_device()
     with PeakMemory(device) as memory:
@@ -306,19 +307,21 @@ def _set_up(
     )
     model = get_peft_model(model, lora)
 
-    encoded = [encode(tokenizer, e, params.max_seq_len) for e in train]
-    encoded_eval = [encode(tokenizer, e, params.max_seq_len) for e in evaluation]
+    def tokens(example: Example) -> tuple[list[int], list[int]]:
+        return encode(
+            tokenizer, example.prompt, example.completion, params.max_seq_len, params.loss_span
+        )
+
+    encoded = [tokens(e) for e in train]
+    # Sorted by length: the eval batches hold sequences of one length, with little padding.
+    encoded_eval = sorted((tokens(e) for e in evaluation), key=len0)
     steps_per_epoch = math.ceil(len(encoded) / params.batch_size)
     total_steps = max(1, round(params.epochs * steps_per_epoch))
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=params.learning_rate
     )
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=params.learning_rate,
-        total_steps=total_steps,
-        pct_start=0.1,
-        anneal_strategy="linear",
+    schedule = make_schedule(
+        optimizer, params.lr_schedule, params.learning_rate, total_steps, params.warmup_ratio
     )
     # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
     scaler = torch.amp.GradScaler(device, enabled=params.dtype == "fp16")
@@ -364,8 +367,7 @@ def _loop(
             losses.append(loss.item())
             step += 1
             if step in at_steps:
-                subset = training.encoded_eval[:CHECKPOINT_EXAMPLES]
-                checkpoint_losses.append(training.eval_loss(subset, params, device))
+                checkpoint_losses.append(training.eval_loss(training.encoded_eval, params, device))
                 if on_checkpoint is not None:
                     on_checkpoint(len(checkpoint_losses) - 1, checkpoint_losses[-1])
                 model.train()

@@ -17,6 +17,7 @@ import numpy as np
 
 from autotune.evaluators.examples import Example
 from autotune.evaluators.runtime import open_model, special_ids
+from autotune.evaluators.stats import bootstrap_macro_f1, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,29 @@ class AccuracyResult:
     references: list[str]
     figures: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def correct(self) -> list[bool]:
+        """Per eval example, in order: whether the prediction was right (for paired
+        comparisons of two candidates on the same examples)."""
+        return [p == r for p, r in zip(self.predictions, self.references, strict=True)]
+
+    def intervals(self, labels: list[str] | None) -> dict[str, tuple[float, float]]:
+        """95% intervals: Wilson for accuracy, a bootstrap over the examples for macro-F1
+        (classification spaces only: a generated metric need not be a proportion)."""
+        if not labels:
+            return {}
+        found = {"accuracy": wilson_interval(sum(self.correct), len(self.correct))}
+        if self.macro_f1 is not None:
+            found["macro_f1"] = bootstrap_macro_f1(self.predictions, self.references, labels)
+        return found
+
     def to_json(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, **self.figures}
+        return {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            **self.figures,
+            "correct": "".join("1" if c else "0" for c in self.correct),
+        }
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +13,20 @@ from autotune.evaluators.environment import describe
 from autotune.evaluators.examples import Example
 from autotune.evaluators.footprint import folder_size_mb
 from autotune.evaluators.latency import LatencyResult, measure_latency
+from autotune.evaluators.stats import quantile_interval
 from autotune.spaces import LatencySection
 
 
 def flat_metrics(
-    accuracy: AccuracyResult | None, latency: LatencyResult, model_dir: Path
+    accuracy: AccuracyResult | None,
+    latency: LatencyResult,
+    model_dir: Path,
+    labels: list[str] | None = None,
 ) -> dict[str, float]:
     """Metrics by the names a space uses: accuracy, macro_f1, size_mb, peak_mem_mb,
-    model_mem_mb, gpu_mem_mb (cuda) and `<latency figure>.<statistic>`."""
+    model_mem_mb, gpu_mem_mb (cuda) and `<latency figure>.<statistic>`; with each the ends of
+    its 95% interval where one is known (`accuracy.lo`, `accuracy.hi`, `decode_ms.p50.lo`, ...:
+    evaluators/stats.py)."""
     metrics: dict[str, float] = {
         "size_mb": folder_size_mb(model_dir),
         "peak_mem_mb": latency.memory.peak_mem_mb,
@@ -31,9 +38,19 @@ def flat_metrics(
         metrics["accuracy"] = accuracy.accuracy
         if accuracy.macro_f1 is not None:
             metrics["macro_f1"] = accuracy.macro_f1
+        for name, (low, high) in accuracy.intervals(labels).items():
+            metrics[f"{name}.lo"], metrics[f"{name}.hi"] = low, high
     for name, stats in latency.stats.items():
         metrics.update({f"{name}.{stat}": value for stat, value in stats.items()})
+        for stat, q in INTERVAL_QUANTILES.items():
+            low, high = quantile_interval(latency.samples.get(name, []), q)
+            if math.isfinite(low) and math.isfinite(high):
+                metrics[f"{name}.{stat}.lo"], metrics[f"{name}.{stat}.hi"] = low, high
     return metrics
+
+
+# The latency statistics that get a distribution-free interval (quantile of the repeats).
+INTERVAL_QUANTILES = {"p50": 0.5, "p90": 0.9}
 
 
 @dataclass
@@ -94,7 +111,7 @@ def benchmark(
     return Benchmark(
         model_dir=Path(model_dir),
         target=target,
-        metrics=flat_metrics(accuracy, latency, model_dir),
+        metrics=flat_metrics(accuracy, latency, model_dir, labels),
         latency=latency,
         accuracy=accuracy,
         seconds=seconds,

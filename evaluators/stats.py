@@ -39,3 +39,53 @@ def median_halfwidth(samples: list[float], z: float = 1.96) -> float:
     if median == 0:
         return math.inf
     return max(median - ordered[low], ordered[high] - median) / abs(median)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion: sound at 0 and 1 and on small n, where
+    the normal approximation is not."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def quantile_interval(samples: list[float], q: float, z: float = 1.96) -> tuple[float, float]:
+    """A distribution-free 95% confidence interval of the `q` quantile (0.5: the median): the
+    order statistics at ranks n*q -/+ z*sqrt(n*q*(1-q)) (the normal approximation to the
+    binomial). With too few samples for an interval the ends are -inf / inf."""
+    n = len(samples)
+    spread = z * math.sqrt(n * q * (1 - q))
+    low, high = math.floor(n * q - spread) - 1, math.ceil(n * q + spread)  # 0-based ranks
+    ordered = sorted(samples)
+    return (
+        ordered[low] if 0 <= low < n else -math.inf,
+        ordered[high] if 0 <= high < n else math.inf,
+    )
+
+
+def macro_f1_of(predicted: np.ndarray, actual: np.ndarray, classes: int) -> float:
+    """Macro-averaged F1 of integer labels (a class absent from both counts as F1 0)."""
+    scores = []
+    for label in range(classes):
+        tp = np.sum((predicted == label) & (actual == label))
+        fp = np.sum((predicted == label) & (actual != label))
+        fn = np.sum((predicted != label) & (actual == label))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return float(np.mean(scores))
+
+
+def bootstrap_macro_f1(
+    predictions: list[str], references: list[str], labels: list[str], rounds: int = 1000
+) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of macro-F1 over the eval examples (seeded: the
+    same predictions always get the same interval)."""
+    index = {label: i for i, label in enumerate(labels)}
+    predicted = np.array([index.get(p, -1) for p in predictions])
+    actual = np.array([index.get(r, -1) for r in references])
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(actual), size=(rounds, len(actual)))
+    scores = [macro_f1_of(predicted[d], actual[d], len(labels)) for d in draws]
+    return (float(np.percentile(scores, 2.5)), float(np.percentile(scores, 97.5)))

@@ -19,7 +19,7 @@ from autotune.spaces import (
     metric_column,
     split_metric,
 )
-from autotune.spaces.metrics import describe
+from autotune.spaces.metrics import INTERVAL_ENDS, describe, interval_of
 
 
 def model_card(
@@ -74,6 +74,9 @@ def model_card(
         "Measured on this exported ONNX model with onnxruntime-genai on the target.",
         "",
         markdown_table(_metric_rows(metrics, measured)),
+        "",
+        "In brackets, 95% intervals: Wilson for accuracy, a bootstrap over the eval examples for "
+        "macro-F1, the order statistics of the repeats for a latency median or p90.",
         "",
     ]
     latency = measured.get("latency")
@@ -135,12 +138,16 @@ def _metric_rows(metrics: dict[str, float], measured: dict[str, Any]) -> pd.Data
         training = base.startswith("train_")  # what made the model, not a figure of it
         if base not in METRICS or training or (base in LATENCY_METRICS and stat not in STATS):
             continue
+        if stat in INTERVAL_ENDS:  # shown with its figure
+            continue
         method = describe(base)
         if base in LATENCY_METRICS and stat:
             method += f" ({stat} over the repeats)"
         elif base in ("accuracy", "macro_f1") and measured.get("eval_examples"):
             method += f" ({measured['eval_examples']} eval examples)"
-        rows.append({"metric": name, "value": fmt(value), "how": method})
+        interval = interval_of(metrics, name)
+        shown = fmt(value) + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else "")
+        rows.append({"metric": name, "value": shown, "how": method})
     return pd.DataFrame(rows, columns=["metric", "value", "how"])
 
 

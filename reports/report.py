@@ -13,7 +13,7 @@ from autotune.reports.document import Block, Bullets, Heading, Image, Table, Tex
 from autotune.reports.figures import importances
 from autotune.reports.pareto import Candidate
 from autotune.reports.results import RunResults
-from autotune.spaces import Choices, Range, Space, metric_column, model_source
+from autotune.spaces import Choices, Range, Space, fmt, metric_column, model_source
 
 
 def report_blocks(
@@ -202,7 +202,21 @@ def trial_columns(
         columns[1:1] = ["state"]
         columns += [c for c in frame.columns if c.startswith("seconds.")]
         columns += [c for c in ("sibling_of", "retry_of") if frame[c].notna().any()]
-    return frame[[c for c in columns if c in frame.columns]]
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    for column in metric_columns(results):  # "0.855 [0.807, 0.893]": the figure and its 95% CI
+        ends = [f"{column}.lo", f"{column}.hi"]
+        if column in shown and all(e in frame.columns for e in ends):
+            rows = frame[[column, *ends]].values
+            shown[column] = [with_interval(v, low, high) for v, low, high in rows]
+    return shown
+
+
+def with_interval(value: Any, low: Any, high: Any) -> str:
+    if pd.isna(value):
+        return ""
+    if pd.isna(low) or pd.isna(high):
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
 
 def base_model(space: Space) -> str:

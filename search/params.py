@@ -78,6 +78,9 @@ def train_params(values: dict[str, Any], space: Space) -> TrainParams:
         gradient_checkpointing=bool(values["gradient_checkpointing"]),
         quant_type=train.quant_type if qlora else None,
         double_quant=train.double_quant if qlora else None,
+        lr_schedule=train.lr_schedule,
+        warmup_ratio=train.warmup_ratio,
+        loss_span=train.loss_span,
     )
 
 

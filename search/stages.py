@@ -20,6 +20,7 @@ import optuna
 from autotune.candidates.cache import digest
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
+from autotune.candidates.subset import stratified_take
 from autotune.candidates.train import TrainParams, load_train_result, train_adapter
 from autotune.evaluators.accuracy import metric_location
 from autotune.evaluators.environment import EXPORT_TOOLS, TRAINING_TOOLS, tools
@@ -74,7 +75,7 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
         train_adapter(
             run.base.path,
             run.dataset.train,
-            run.dataset.eval,
+            stratified_take(run.dataset.eval, strategy.checkpoint_examples),
             training,
             out,
             trust_remote_code=run.space.model.trust_remote_code,

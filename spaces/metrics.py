@@ -71,12 +71,23 @@ def metric_value(metrics: dict[str, float], name: str, default_stat: str) -> flo
     return metrics[metric_column(name, default_stat)]
 
 
+# The ends of a figure's 95% interval, as column suffixes: `accuracy.lo`, `decode_ms.p50.hi`.
+INTERVAL_ENDS = ("lo", "hi")
+
+
 def is_metric_column(column: str) -> bool:
-    """True for a trials-table column that holds a metric (`accuracy`, `decode_ms.p90`, ...)."""
+    """True for a trials-table column that holds a metric (`accuracy`, `decode_ms.p90`, ...)
+    or an end of its interval (`accuracy.lo`, `decode_ms.p50.hi`)."""
     base, stat = split_metric(column)
-    return (base in SCALAR_METRICS and stat is None) or (
+    return (base in SCALAR_METRICS and stat in (None, *INTERVAL_ENDS)) or (
         base in LATENCY_METRICS and stat is not None
     )
+
+
+def interval_of(metrics: dict[str, float], column: str) -> tuple[float, float] | None:
+    """The 95% interval recorded with a metric column, or None."""
+    low, high = metrics.get(f"{column}.lo"), metrics.get(f"{column}.hi")
+    return (low, high) if low is not None and high is not None else None
 
 
 def check_metric(name: str) -> str | None:

@@ -146,6 +146,11 @@ class TrainSection(Strict):
     # quantisation constants.
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
+    # The recipe (candidates/recipe.py): the learning-rate schedule and its warm-up share, and
+    # which tokens the loss counts.
+    lr_schedule: Literal["one_cycle", "linear", "cosine", "constant"] = "one_cycle"
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    loss_span: Literal["completion_eos", "completion", "whole_text"] = "completion_eos"
 
     @field_validator("target_modules", mode="before")
     @classmethod
@@ -185,6 +190,9 @@ class StrategySection(Strict):
     # median of earlier trainings at that checkpoint, once `prune_after` trainings completed.
     prune: bool = True
     checkpoints: int = Field(3, ge=1, le=20)
+    # The eval loss (at checkpoints and at the end of training) is taken on this many eval
+    # examples, a fixed stratified subset: enough to rank trainings, a fraction of the cost.
+    checkpoint_examples: int = Field(64, ge=4)
     prune_from: int = Field(2, ge=1)
     prune_after: int = Field(3, ge=1)
     # Stop the study after this many failed trials in a row, or this many pruned trials in a row

@@ -75,3 +75,39 @@ def test_track_memory_sees_an_allocation():
     with track_memory("cpu") as quiet:
         pass
     assert quiet.model_mem_mb < 50  # the earlier peak was reset, not carried over
+
+
+def test_wilson_intervals_hold_known_values_and_stay_inside_0_1():
+    from autotune.evaluators.stats import wilson_interval
+
+    assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 0) == (0.0, 1.0)
+    low, high = wilson_interval(152, 256)  # wider on fewer examples
+    assert high - low > wilson_interval(608, 1024)[1] - wilson_interval(608, 1024)[0]
+
+
+def test_quantile_intervals_are_order_statistics():
+    from autotune.evaluators.stats import quantile_interval
+
+    samples = [float(v) for v in range(100, 0, -1)]  # order does not matter
+    assert quantile_interval(samples, 0.5) == (40.0, 61.0)  # ranks 50 -/+ 1.96 * 5
+    low, high = quantile_interval(samples, 0.9)
+    assert 80 <= low < 90 < high <= 97
+    assert quantile_interval([1.0, 2.0, 3.0], 0.5) == (-math.inf, math.inf)  # too few
+
+
+def test_bootstrap_f1_interval_brackets_the_estimate():
+    from autotune.evaluators.stats import bootstrap_macro_f1, macro_f1_of
+
+    labels = ["joy", "fear", "sadness"]
+    references = [labels[i % 3] for i in range(90)]
+    assert bootstrap_macro_f1(references, references, labels) == (1.0, 1.0)
+    predictions = [r if i % 4 else "joy" for i, r in enumerate(references)]
+    low, high = bootstrap_macro_f1(predictions, references, labels)
+    index = {label: i for i, label in enumerate(labels)}
+    point = macro_f1_of(
+        np.array([index[p] for p in predictions]), np.array([index[r] for r in references]), 3
+    )
+    assert low < point < high and high - low < 0.3
+    assert bootstrap_macro_f1(predictions, references, labels) == (low, high)  # seeded

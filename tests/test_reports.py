@@ -178,6 +178,9 @@ def test_json_summary_is_all_of_stdout(runs):
     )
     assert Path(summary["files"]["report_html"]).is_file()
     assert "trials (* selected" in runs["int4_result"].stderr  # the table went to stderr
+    # The untrained base, at the space's first precision; never the selected trial.
+    assert summary["reference"]["params"]["precision"] == "int4"
+    assert 0 <= summary["reference"]["metrics"]["accuracy"] <= 1
 
 
 def test_report_command_writes_the_report_from_the_study(runs, tmp_path, command):
@@ -277,8 +280,10 @@ def test_select_exports_a_bundle_that_generates(runs, tmp_path, command):
     row = csv.loc[selection["trial"]]
     assert "e2e_ms.p90 <= 50" in selection["constraints_applied"]
     card = (out / "README.md").read_text()
-    for figure in ("accuracy", "e2e_ms.p50", "e2e_ms.p90", "decode_ms.p50", "size_mb"):
-        assert f"| {figure} | {row[figure]:.4g} |" in card
+    for figure in ("e2e_ms.p50", "e2e_ms.p90", "decode_ms.p50", "size_mb"):
+        assert f"| {figure} | {row[figure]:.4g} |" in card  # 5 repeats: too few for an interval
+    low, high = row["accuracy.lo"], row["accuracy.hi"]
+    assert f"| accuracy | {row['accuracy']:.4g} [{low:.4g}, {high:.4g}] |" in card
     assert "Latency method" in card and "fp32 for cpu" in card and "tiny Phi-3" in card
     assert "AMD" in card or "Intel" in card or "machine:" in card
     assert_generates(out)

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from autotune.candidates.export import ExportParams, export_onnx
-from autotune.candidates.train import encode
+from autotune.candidates.recipe import encode
 from autotune.evaluators.accuracy import measure_accuracy
 from autotune.evaluators.latency import fixed_length_prompt, measure_latency
 from autotune.evaluators.runtime import ModelFolderError, open_model
@@ -80,7 +80,7 @@ def test_label_scoring_on_onnx_agrees_with_torch(tiny, candidate):
         for example in examples:
             scores = []
             for label in dataset.labels:
-                ids, labels = encode(tokenizer, type(example)(example.prompt, label), 256)
+                ids, labels = encode(tokenizer, example.prompt, label, 256)
                 log_probs = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
                 targets = torch.tensor(labels[1:])
                 keep = targets != -100
@@ -184,6 +184,16 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
     ):
         assert column in table.columns
     assert trials["accuracy"].between(0, 1).all() and (trials["e2e_ms.p50"] > 0).all()
+    # Each figure with its 95% interval, and the per-example correctness for paired comparisons.
+    for figure in ("accuracy", "macro_f1"):
+        assert (trials[f"{figure}.lo"] <= trials[figure]).all()
+        assert (trials[figure] <= trials[f"{figure}.hi"]).all()
+    assert "decode_ms.p50.lo" not in table.columns  # 5 repeats are too few for a 95% interval
+    measured = json.loads((out / "trials" / "0" / "measurement.json").read_text())
+    correct = measured["accuracy"]["correct"]
+    assert set(correct) <= {"0", "1"} and correct.count("1") / len(correct) == pytest.approx(
+        trials.loc[0, "accuracy"]
+    )
     # What training the adapter took, the same for the siblings that reuse it.
     assert (trials["method"] == "lora").all() and trials["train_peak_mem_mb"].nunique() == 1
     assert (trials["train_peak_mem_mb"] > 100).all() and (trials["train_s"] > 0).all()
@@ -197,6 +207,17 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "## The answer" in report and "pareto.png" in report
+    # The untrained base, measured like a candidate before the first trial, never selected.
+    import optuna
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
+    base = study.user_attrs["reference"]
+    assert base["params"] == {"precision": "fp32"} and 0 <= base["metrics"]["accuracy"] <= 1
+    assert base["metrics"]["e2e_ms.p50"] > 0 and base["measured"]["eval_examples"] > 0
+    assert base["measured"]["export"]["layers"] == {"fp32": 5}  # what the export did
+    assert "Against the untrained base (exported at fp32" in report
+    assert "untrained base (fp32, never selected): accuracy" in result.stdout
+    assert {"export.embed_tokens", "export.lm_head"} <= set(table.columns)
 
     selection = json.loads((out / "selected" / "selection.json").read_text())
     assert selection["trial"] in set(trials["number"])
