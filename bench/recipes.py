@@ -65,11 +65,12 @@ KNOBS = TrainParams(
 def smollm2(cache_dir: Path):
     raw = yaml.safe_load((REPO / "spaces" / "smollm2.yaml").read_text())
     raw["data"].update(files=str(REPO / "spaces" / "data" / "tones.jsonl"), max_train=512)
+    cache = stage_cache(cache_dir)
     path = cache_dir / "space.yaml"
     path.write_text(yaml.safe_dump(raw))
     space = load_space(path, "cpu")
     dataset = load_dataset(space)
-    return space, dataset, resolve_base(space, dataset, stage_cache(cache_dir))
+    return space, dataset, resolve_base(space, dataset, cache)
 
 
 def score(model_dir: Path, examples, labels: list[str]) -> dict[str, float]:
