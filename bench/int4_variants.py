@@ -28,6 +28,7 @@ from autotune.candidates.data import load_dataset  # noqa: E402
 from autotune.candidates.export import ExportParams, export_onnx  # noqa: E402
 from autotune.candidates.export_summary import read_summary  # noqa: E402
 from autotune.evaluators.measurement import benchmark  # noqa: E402
+from autotune.evaluators.stats import wilson_interval  # noqa: E402
 from autotune.spaces import load_space  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
@@ -40,14 +41,6 @@ VARIANTS: dict[str, dict] = {
     "int4 accuracy level 1": {"precision": "int4", "int4_accuracy_level": 1},
     "int4 block 128": {"precision": "int4", "int4_block_size": 128},
 }
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of a proportion."""
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def size_mb(folder: Path) -> float:
@@ -82,7 +75,7 @@ def main() -> None:
                 label_texts=dataset.label_texts,
             )
             accuracy = result.metrics["accuracy"]
-            low, high = wilson(round(accuracy * n), n)
+            low, high = wilson_interval(round(accuracy * n), n)
             p50 = result.metrics["decode_ms.p50"]
             half = result.latency.halfwidth.get("decode_ms", math.inf)
             summary = read_summary(out)

@@ -9,16 +9,15 @@ so a resumed study or a second worker reuses them.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 
 import optuna
 
 from autotune.search.params import first_export
-from autotune.search.record import Attr, TrialRecord, reference_record
+from autotune.search.record import REFERENCE_STATE, Attr, TrialRecord, reference_record
 from autotune.search.run import Run
 from autotune.search.stages import make_measurement, make_onnx
-from autotune.search.trial import how_measured
+from autotune.search.trial import how_measured, timed
 from autotune.spaces import knob_values
 
 
@@ -30,25 +29,18 @@ def measure_reference(run: Run, study: optuna.Study) -> TrialRecord:
     first = knob_values(run.space.search["precision"])[0]
     exporting = first_export(run.space, run.target, first)
     seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    with run.events.step("base reference: export"):
+    with timed(seconds, "export", run.events, "base reference: export"):
         onnx_key, onnx_dir = make_onnx(run, f"base:{run.base.key}", run.base.path, exporting)
-    seconds["export"] = round(time.perf_counter() - start, 3)
-    start = time.perf_counter()
-    with run.events.step("base reference: measure"):
+    with timed(seconds, "measure", run.events, "base reference: measure"):
         measurement = make_measurement(run, onnx_key, onnx_dir)
-    seconds["measure"] = round(time.perf_counter() - start, 3)
-    params = {k: v for k, v in asdict(exporting).items() if v is not None and k != "target"}
-    study.set_user_attr(
-        Attr.REFERENCE,
-        {
-            Attr.PARAMS: params,
-            Attr.METRICS: measurement["metrics"],
-            Attr.SECONDS: seconds,
-            Attr.ONNX_DIR: str(onnx_dir),
-            Attr.MEASURED: how_measured(run, measurement, onnx_dir),
-        },
+    record = TrialRecord(
+        number=-1,
+        state=REFERENCE_STATE,
+        params={k: v for k, v in asdict(exporting).items() if v is not None and k != "target"},
+        metrics=measurement["metrics"],
+        seconds=seconds,
+        onnx_dir=str(onnx_dir),
+        measured=how_measured(run, measurement, onnx_dir),
     )
-    record = reference_record(study)
-    assert record is not None
+    study.set_user_attr(Attr.REFERENCE, record.to_user_attrs())
     return record

@@ -33,9 +33,12 @@ from autotune.search.stages import (
 
 
 @contextmanager
-def timed(seconds: dict[str, float], stage: str, events: StudyEvents) -> Iterator[None]:
+def timed(
+    seconds: dict[str, float], stage: str, events: StudyEvents, shown: str = ""
+) -> Iterator[None]:
+    """Time the block into `seconds[stage]`, shown to the onlooker as `shown` (default: stage)."""
     start = time.perf_counter()
-    with events.step(stage):
+    with events.step(shown or stage):
         yield
     seconds[stage] = round(time.perf_counter() - start, 3)
 
