@@ -1,4 +1,4 @@
-"""Models for the benchmarks, built from the embedded tiny space into a stage cache.
+"""Models for the benchmarks, built from the embedded tiny space (and SmolLM2) into a stage cache.
 
 Each model is built once with autotune's own stages (tiny base, LoRA adapter, merge, ONNX export)
 and then reused from the cache folder. The cache folder holds a `.gitignore` of `*`, so git never
@@ -16,8 +16,8 @@ from autotune.candidates.data import Dataset, load_dataset
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.train import train_adapter
-from autotune.search.params import train_params
-from autotune.spaces import DEFAULT_SPACE, Space, load_space
+from autotune.search.params import train_params, with_defaults
+from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, Space, load_space
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -71,7 +71,7 @@ def trained_fp32_model(cache_dir: Path) -> Path:
     """The tiny base fine-tuned with `TRAINED_KNOBS`, merged and exported at fp32 for cpu."""
     cache = stage_cache(cache_dir)
     space, dataset, base = tiny_base(cache)
-    training = train_params(TRAINED_KNOBS, space)
+    training = train_params(with_defaults(TRAINED_KNOBS, space), space)
     adapter_key = digest({"bench-base": base.key, "train": asdict(training)})
     adapter = cache.get_or_build(
         "adapter",
@@ -83,3 +83,13 @@ def trained_fp32_model(cache_dir: Path) -> Path:
         "merged", merged_key, lambda out: merge_adapter(base.path, adapter, out)
     )
     return cached_export(cache, merged, merged_key, ExportParams("fp32", "cpu"))
+
+
+def smollm2_int4(cache_dir: Path) -> tuple[Path, list[str]]:
+    """The untrained SmolLM2 base at int4, and its space's eval prompts."""
+    space = load_space(SPACES_DIR / "smollm2.yaml", "cpu")
+    dataset = load_dataset(space)
+    cache = stage_cache(cache_dir)
+    base = resolve_base(space, dataset, cache)
+    model = cached_export(cache, base.path, base.key, ExportParams("int4", "cpu"))
+    return model, [e.prompt for e in dataset.eval]

@@ -53,8 +53,8 @@ class TrainParams:
     gradient_checkpointing: bool = False
     quant_type: str | None = None  # qlora: nf4 | fp4
     double_quant: bool | None = None  # qlora: quantise the quantisation constants too
-    lr_schedule: str = "one_cycle"  # one_cycle | linear | cosine | constant (candidates/recipe.py)
-    warmup_ratio: float = 0.1  # the schedule's warm-up share of the steps (not one_cycle)
+    lr_schedule: str = "constant"  # constant | one_cycle | linear | cosine (candidates/recipe.py)
+    warmup_ratio: float = 0.03  # the schedule's warm-up share of the steps (not one_cycle)
     loss_span: str = "completion_eos"  # completion_eos | completion | whole_text
 
 

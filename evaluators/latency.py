@@ -12,6 +12,11 @@ Warm-up repeats are discarded and the garbage collector is paused while timing. 
 exactly `repeats` repeats run, or, with `stable` set, repeats continue (at least `repeats`, at
 most `max_repeats`) until the 95% confidence intervals of the ttft and decode medians are
 narrower than `stable` (a fraction) on either side.
+
+The machine is watched while the repeats run (evaluators/machine_state.py). A measurement taken
+under outside load, or more spread than `latency.noise` allows, is taken again (after waiting for
+the load to end) up to `noise.retries` times; the first clean attempt is kept, else the one with
+the lowest decode median (outside load only ever slows a measurement), flagged noisy.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import gc
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from autotune.evaluators.machine_state import MachineState, contamination, observe
 from autotune.evaluators.memory import MemoryReport, track_memory
-from autotune.evaluators.runtime import open_model
+from autotune.evaluators.runtime import LoadedModel, load_model
 from autotune.evaluators.stats import median_halfwidth, summarize
-from autotune.spaces import LatencySection
+from autotune.spaces import LatencySection, NoiseSection
 from autotune.spaces.metrics import LATENCY_METRICS
 
 # Used when no space gives real prompts (e.g. `autotune bench` without --space).
@@ -35,9 +42,26 @@ FALLBACK_PROMPTS = (
 )
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One pass of the repeats: what the machine did meanwhile, and why not to trust it."""
+
+    machine: MachineState
+    reasons: list[str]  # empty: clean
+    decode_p50: float
+
+    def to_json(self) -> dict:
+        return {
+            "machine": self.machine.to_json(),
+            "reasons": self.reasons,
+            "decode_p50": self.decode_p50,
+        }
+
+
 @dataclass
 class LatencyResult:
-    """Statistics per figure (`ttft_ms` -> {p50, p90, ...}), how they were obtained, memory."""
+    """Statistics per figure (`ttft_ms` -> {p50, p90, ...}), how they were obtained, memory,
+    and every attempt (the kept one's reasons are `noisy`: empty when it was clean)."""
 
     stats: dict[str, dict[str, float]]
     repeats: int
@@ -46,6 +70,12 @@ class LatencyResult:
     load_s: float
     settings: LatencySection  # the space's `latency` section
     samples: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    attempts: list[Attempt] = field(default_factory=list)
+    kept: int = 0  # which attempt the figures are from
+
+    @property
+    def noisy(self) -> list[str]:
+        return self.attempts[self.kept].reasons if self.attempts else []
 
     def to_json(self) -> dict:
         return {
@@ -55,6 +85,10 @@ class LatencyResult:
             "memory": asdict(self.memory),
             "load_s": self.load_s,
             "settings": self.settings.model_dump(exclude={"stat"}),
+            "samples": self.samples,
+            "attempts": [a.to_json() for a in self.attempts],
+            "kept": self.kept,
+            "noisy": self.noisy,
         }
 
 
@@ -94,6 +128,18 @@ def time_one_request(model, prompt: list[int], new_tokens: int) -> tuple[float, 
     return first - start, steps, previous - start
 
 
+def one_repeat(model, synthetic: list[int], task: list[int], new_tokens: int) -> dict[str, float]:
+    """One repeat: the synthetic request (ttft, decode) and a task request (e2e, tokens/s)."""
+    first, steps, _ = time_one_request(model, synthetic, new_tokens)
+    _, _, whole = time_one_request(model, task, new_tokens)
+    return {
+        "ttft_ms": first * 1e3,
+        "decode_ms": sum(steps) / len(steps) * 1e3,
+        "e2e_ms": whole * 1e3,
+        "tokens_per_s": new_tokens / whole,
+    }
+
+
 def is_stable(samples: dict[str, list[float]], settings: LatencySection) -> bool:
     if settings.stable is None:
         return len(samples["ttft_ms"]) >= settings.repeats
@@ -105,43 +151,118 @@ def is_stable(samples: dict[str, list[float]], settings: LatencySection) -> bool
 def measure_latency(
     model_dir: Path, target: str, prompt_texts: list[str], settings: LatencySection
 ) -> LatencyResult:
-    """Latency statistics in milliseconds (tokens_per_s in tokens per second), with memory."""
-    import onnxruntime_genai as og
-
+    """Latency statistics in milliseconds (tokens_per_s in tokens per second), with memory:
+    `latency_of` a fresh load."""
     with track_memory(target) as memory:
-        start = time.perf_counter()
-        model = open_model(model_dir, target, settings.threads)
-        load_s = time.perf_counter() - start
-        tokenizer = og.Tokenizer(model)
-        texts = list(prompt_texts) or list(FALLBACK_PROMPTS)
-        synthetic = fixed_length_prompt(tokenizer, texts, settings.prompt_tokens)
-        tasks = [[int(t) for t in tokenizer.encode(text)] for text in texts]
-        samples: dict[str, list[float]] = {name: [] for name in LATENCY_METRICS}
-        collecting = gc.isenabled()
-        gc.disable()  # as timeit does: no collector pauses inside the timed requests
-        try:
-            for repeat in range(settings.warmup + settings.max_repeats):
-                first, steps, _ = time_one_request(model, synthetic, settings.new_tokens)
-                task = tasks[repeat % len(tasks)]
-                _, _, whole = time_one_request(model, task, settings.new_tokens)
-                if repeat < settings.warmup:
-                    continue
-                samples["ttft_ms"].append(first * 1e3)
-                samples["decode_ms"].append(sum(steps) / len(steps) * 1e3)
-                samples["e2e_ms"].append(whole * 1e3)
-                samples["tokens_per_s"].append(settings.new_tokens / whole)
-                if is_stable(samples, settings):
-                    break
-        finally:
-            if collecting:
-                gc.enable()
-        del model
+        loaded = load_model(model_dir, target, settings.threads)
+        result = latency_of(loaded, prompt_texts, settings, memory)
+        del loaded
+    return result
+
+
+def latency_of(
+    loaded: LoadedModel,
+    prompt_texts: list[str],
+    settings: LatencySection,
+    memory: MemoryReport,
+    tasks: list[list[int]] | None = None,
+) -> LatencyResult:
+    """Latency of a loaded model (see the module's docstring); `memory` is the report of the
+    `track_memory` block the caller runs this in; `tasks`: the prompts already encoded."""
+    texts = list(prompt_texts) or list(FALLBACK_PROMPTS)
+    synthetic = fixed_length_prompt(loaded.tokenizer, texts, settings.prompt_tokens)
+    if not tasks:
+        tasks = [loaded.encode(text) for text in texts]
+    attempts: list[Attempt] = []
+    runs: list[dict[str, list[float]]] = []
+    for attempt in range(settings.noise.retries + 1):
+        if attempt:
+            wait_for_quiet(settings.noise)
+        with observe() as seen:
+            samples = time_repeats(loaded.model, synthetic, tasks, settings)
+        spread = {k: summarize(samples[k])["cv"] for k in ("ttft_ms", "decode_ms")}
+        reasons = contamination(seen.state, spread, settings.noise)
+        decode = summarize(samples["decode_ms"])["p50"]
+        attempts.append(Attempt(seen.state, reasons, decode))
+        runs.append(samples)
+        if not reasons:
+            break
+    kept = next(
+        (i for i, a in enumerate(attempts) if not a.reasons),
+        min(range(len(attempts)), key=lambda i: attempts[i].decode_p50),
+    )
+    samples = runs[kept]
     return LatencyResult(
         stats={name: summarize(values) for name, values in samples.items()},
         repeats=len(samples["ttft_ms"]),
         halfwidth={name: median_halfwidth(values) for name, values in samples.items()},
         memory=memory,
-        load_s=load_s,
+        load_s=loaded.load_s,
         settings=settings,
         samples=samples,
+        attempts=attempts,
+        kept=kept,
     )
+
+
+def time_repeats(
+    model, synthetic: list[int], tasks: list[list[int]], settings: LatencySection
+) -> dict[str, list[float]]:
+    """The warm-up, then the timed repeats, each a synthetic and a task request."""
+    samples: dict[str, list[float]] = {name: [] for name in LATENCY_METRICS}
+    collecting = gc.isenabled()
+    gc.disable()  # as timeit does: no collector pauses inside the timed requests
+    try:
+        for repeat in range(settings.warmup + settings.max_repeats):
+            figures = one_repeat(model, synthetic, tasks[repeat % len(tasks)], settings.new_tokens)
+            if repeat < settings.warmup:
+                continue
+            for name, value in figures.items():
+                samples[name].append(value)
+            if is_stable(samples, settings):
+                break
+    finally:
+        if collecting:
+            gc.enable()
+    return samples
+
+
+def interleaved(
+    loaded: dict[Any, LoadedModel], prompt_texts: list[str], settings: LatencySection
+) -> dict[Any, dict[str, list[float]]]:
+    """The repeats of several loaded models taken in turns (A B C A B C ...), so that whatever
+    the machine does meanwhile falls on all of them alike; the samples per model."""
+    texts = list(prompt_texts) or list(FALLBACK_PROMPTS)
+    synthetic = {
+        k: fixed_length_prompt(m.tokenizer, texts, settings.prompt_tokens)
+        for k, m in loaded.items()
+    }
+    used = texts[: settings.warmup + settings.repeats]  # the task prompts a measurement uses
+    tasks = {k: [m.encode(t) for t in used] for k, m in loaded.items()}
+    samples: dict[Any, dict[str, list[float]]] = {
+        k: {name: [] for name in LATENCY_METRICS} for k in loaded
+    }
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for repeat in range(settings.warmup + settings.repeats):
+            for k, model in loaded.items():
+                task = tasks[k][repeat % len(tasks[k])]
+                figures = one_repeat(model.model, synthetic[k], task, settings.new_tokens)
+                if repeat >= settings.warmup:
+                    for name, value in figures.items():
+                        samples[k][name].append(value)
+    finally:
+        if collecting:
+            gc.enable()
+    return samples
+
+
+def wait_for_quiet(noise: NoiseSection, window_s: float = 0.5) -> None:
+    """Wait (at most `noise.quiet_wait_s`) until other processes leave this process's cores."""
+    deadline = time.perf_counter() + noise.quiet_wait_s
+    while time.perf_counter() < deadline:
+        with observe() as seen:
+            time.sleep(window_s)
+        if seen.state.other_cores <= noise.max_other_cores:
+            return

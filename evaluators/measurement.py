@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autotune.evaluators.accuracy import AccuracyResult, measure_accuracy
+from autotune.evaluators.accuracy import AccuracyResult, accuracy_of
 from autotune.evaluators.environment import describe
 from autotune.evaluators.examples import Example
 from autotune.evaluators.footprint import folder_size_mb
-from autotune.evaluators.latency import LatencyResult, measure_latency
+from autotune.evaluators.latency import LatencyResult, latency_of
+from autotune.evaluators.memory import track_memory
+from autotune.evaluators.runtime import load_model
 from autotune.evaluators.stats import quantile_interval
 from autotune.spaces import LatencySection
 
@@ -26,7 +28,9 @@ def flat_metrics(
     """Metrics by the names a space uses: accuracy, macro_f1, size_mb, peak_mem_mb,
     model_mem_mb, gpu_mem_mb (cuda) and `<latency figure>.<statistic>`; with each the ends of
     its 95% interval where one is known (`accuracy.lo`, `accuracy.hi`, `decode_ms.p50.lo`, ...:
-    evaluators/stats.py)."""
+    evaluators/stats.py); and how trustworthy the latency is: `noise.attempts` (passes of the
+    repeats), `noise.flagged` (1: still noisy after the retries) and `noise.other_cores` (cores
+    other processes kept busy during the kept pass)."""
     metrics: dict[str, float] = {
         "size_mb": folder_size_mb(model_dir),
         "peak_mem_mb": latency.memory.peak_mem_mb,
@@ -40,13 +44,26 @@ def flat_metrics(
             metrics["macro_f1"] = accuracy.macro_f1
         for name, (low, high) in accuracy.intervals(labels).items():
             metrics[f"{name}.lo"], metrics[f"{name}.hi"] = low, high
+    metrics["noise.attempts"] = float(len(latency.attempts))
+    metrics["noise.flagged"] = float(bool(latency.noisy))
+    if latency.attempts:
+        metrics["noise.other_cores"] = latency.attempts[latency.kept].machine.other_cores
     for name, stats in latency.stats.items():
         metrics.update({f"{name}.{stat}": value for stat, value in stats.items()})
-        for stat, q in INTERVAL_QUANTILES.items():
-            low, high = quantile_interval(latency.samples.get(name, []), q)
-            if math.isfinite(low) and math.isfinite(high):
-                metrics[f"{name}.{stat}.lo"], metrics[f"{name}.{stat}.hi"] = low, high
+    metrics.update(latency_intervals(latency.samples))
     return metrics
+
+
+def latency_intervals(samples: dict[str, list[float]]) -> dict[str, float]:
+    """The ends of each latency figure's median and p90 interval (`decode_ms.p50.lo`, ...),
+    where the repeats are enough for one."""
+    ends: dict[str, float] = {}
+    for name, values in samples.items():
+        for stat, q in INTERVAL_QUANTILES.items():
+            low, high = quantile_interval(values, q)
+            if math.isfinite(low) and math.isfinite(high):
+                ends[f"{name}.{stat}.lo"], ends[f"{name}.{stat}.hi"] = low, high
+    return ends
 
 
 # The latency statistics that get a distribution-free interval (quantile of the repeats).
@@ -89,25 +106,28 @@ def benchmark(
 ) -> Benchmark:
     """Latency (always) and accuracy (when examples are given) of an ORT-genai model folder;
     `environment` is the machine's `describe(target)` when the caller already has it;
-    `label_texts` are the labels as the completions render them (candidates/data.py)."""
+    `label_texts` are the labels as the completions render them (candidates/data.py).
+
+    One load of the model and one encoding of the eval prompts serve both: latency first (its
+    task requests are the eval prompts), then accuracy. Memory figures cover the load and both.
+    """
     seconds: dict[str, float] = {}
     accuracy = None
-    if examples:
-        start = time.perf_counter()
-        accuracy = measure_accuracy(
-            model_dir,
-            target,
-            examples,
-            labels,
-            metric=metric,
-            threads=settings.threads,
-            label_texts=label_texts,
-        )
-        seconds["accuracy"] = time.perf_counter() - start
-    start = time.perf_counter()
     prompts = [e.prompt for e in examples] if examples else []
-    latency = measure_latency(model_dir, target, prompts, settings)
-    seconds["latency"] = time.perf_counter() - start
+    with track_memory(target) as memory:
+        loaded = load_model(model_dir, target, settings.threads)
+        seconds["load"] = loaded.load_s
+        start = time.perf_counter()
+        encoded = [loaded.encode(prompt) for prompt in prompts]
+        latency = latency_of(loaded, prompts, settings, memory, encoded)
+        seconds["latency"] = time.perf_counter() - start
+        if examples:
+            start = time.perf_counter()
+            accuracy = accuracy_of(
+                loaded, examples, labels, metric=metric, label_texts=label_texts, prompts=encoded
+            )
+            seconds["accuracy"] = time.perf_counter() - start
+        del loaded
     return Benchmark(
         model_dir=Path(model_dir),
         target=target,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import autotune  # noqa: F401  (turns onnxruntime telemetry off before the import below)
 from autotune.errors import UsageError
@@ -51,3 +54,27 @@ def special_ids(path: Path) -> tuple[int, int]:
     pad = model.get("pad_token_id", eos)
     pad = pad[0] if isinstance(pad, list) else pad
     return int(eos), int(pad)
+
+
+@dataclass
+class LoadedModel:
+    """An opened model folder with its tokenizer: loaded once, then shared by the latency and
+    accuracy measurements of one candidate."""
+
+    path: Path
+    model: Any  # og.Model
+    tokenizer: Any  # og.Tokenizer
+    load_s: float
+
+    def encode(self, text: str) -> list[int]:
+        return [int(t) for t in self.tokenizer.encode(text)]
+
+
+def load_model(path: Path, target: str, threads: int | None = None) -> LoadedModel:
+    """`open_model` and its tokenizer, timed."""
+    import onnxruntime_genai as og
+
+    start = time.perf_counter()
+    model = open_model(path, target, threads)
+    load_s = time.perf_counter() - start
+    return LoadedModel(Path(path), model, og.Tokenizer(model), load_s)

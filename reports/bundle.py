@@ -88,6 +88,8 @@ def selection_info(
         "metrics": metrics,
         "measured": results.measured(chosen.number),
         "front": [c.number for c in selection.front],
+        "tiers": [sorted(c.number for c in tier) for tier in selection.tiers],
+        "tied": sorted(c.number for c in selection.ties),
         "ranking": ranking if ranking is not None else [c.number for c in selection.front],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -8,7 +8,7 @@ measure every metric), while each trial keeps its own run's feasibility.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from autotune.reports.document import Block, Bullets, Heading, Image, Table, Tex
 from autotune.reports.html import to_html  # noqa: E402
 from autotune.reports.pareto import (  # noqa: E402
     Candidate,
+    Evidence,
     dominates,
     objective_bounds,
     pareto_front,
@@ -32,7 +33,8 @@ from autotune.reports.pareto import (  # noqa: E402
 from autotune.reports.plot import save  # noqa: E402
 from autotune.reports.report import hardware  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
-from autotune.spaces import fmt, metric_column  # noqa: E402
+from autotune.reports.tiers import better_by  # noqa: E402
+from autotune.spaces import fmt, interval_of, metric_column  # noqa: E402
 
 RUN_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
 
@@ -71,7 +73,14 @@ def on_common(results: RunResults, objectives: dict[str, str]) -> Compared:
         if any(v != v for v in values.values()):  # a metric this run did not measure
             continue
         number = int(row["number"])
-        candidates.append(Candidate(number, values, own[number].violations))
+        mine = own[number]
+        intervals = {
+            name: interval
+            for name in objectives
+            if (interval := interval_of(mine.figures, name)) is not None
+        }
+        evidence = Evidence(mine.evidence.correct, mine.evidence.samples, intervals)
+        candidates.append(Candidate(number, values, mine.violations, mine.figures, evidence))
     feasible = [c for c in candidates if c.feasible]
     directions = list(objectives.values())
     points = [[c.values[n] for n in objectives] for c in feasible]
@@ -234,16 +243,19 @@ def differences(compared: list[Compared], objectives: dict[str, str]) -> list[st
             pool = [c for c in run.candidates if c.feasible]
             if pool:
                 pick = (min if direction == "minimize" else max)(pool, key=lambda c: c.values[name])
-                best.append((pick.values[name], run.label, pick.number))
+                best.append((pick.values[name], run.label, pick.number, (run, pick)))
         if best:
             best.sort(key=lambda b: b[0], reverse=direction == "maximize")
-            ranked = ", ".join(f"{label} {fmt(v)} (trial {n})" for v, label, n in best)
-            winners = [label for v, label, _ in best if v == best[0][0]]
+            ranked = ", ".join(f"{label} {fmt(v)} (trial {n})" for v, label, n, _ in best)
+            winners = [label for v, label, _, _ in best if v == best[0][0]]
             verdict = "a tie"
             if len(winners) == 1 and len(best) > 1:
                 gap = abs(best[0][0] - best[1][0])
                 share = f" ({gap / abs(best[1][0]):.1%})" if best[1][0] else ""
-                verdict = f"**{winners[0]}** wins by {fmt(gap)}{share}"
+                told = told_apart(best[0][3], best[1][3], name, direction)
+                verdict = f"**{winners[0]}** wins by {fmt(gap)}{share}" + (
+                    ", distinguishable" if told else ", inside the noise: a tie in effect"
+                )
             elif len(best) == 1:
                 verdict = f"only {best[0][1]} has a feasible trial"
             items.append(f"best feasible {name}: {verdict}; {ranked}")
@@ -264,6 +276,18 @@ def differences(compared: list[Compared], objectives: dict[str, str]) -> list[st
         figures = ", ".join(f"{k} {fmt(v)}" for k, v in match.values.items())
         items.append(f"{run.label} selects trial {chosen.number} ({params}): {figures}")
     return items
+
+
+def told_apart(
+    first: tuple[Compared, Candidate], second: tuple[Compared, Candidate], name: str, direction: str
+) -> bool:
+    """Whether the first run's candidate is distinguishably better on `name` (reports/tiers.py);
+    per-example correctness is paired only when both runs scored the same data."""
+    (run_a, a), (run_b, b) = first, second
+    if run_a.results.space.data != run_b.results.space.data:
+        a = replace(a, evidence=replace(a.evidence, correct=""))
+        b = replace(b, evidence=replace(b.evidence, correct=""))
+    return better_by(a, b, name, direction)
 
 
 def setting_differences(a: Compared, b: Compared) -> list[str]:

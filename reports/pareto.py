@@ -1,16 +1,15 @@
-"""Pareto front and the selection rule, on plain numbers (no Optuna objects).
+"""Pareto fronts and hypervolumes on plain numbers (no Optuna objects), and the candidate and
+selection types the selection rule (reports/tiers.py) works on.
 
-Selection rule: among the completed trials that meet every constraint, take the Pareto front of
-the objectives, then the best candidate by the preferred objective (`select.prefer`, else the first
-objective); ties go to the next objectives in the order the space lists them. When no trial meets
-every constraint, the closest one is the one with the least total violation, each constraint's
-violations scaled by their spread over the trials (so that units do not matter).
+When no trial meets every constraint, the closest one is the one with the least total violation,
+each constraint's violations scaled by their spread over the trials (so that units do not matter).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 Direction = str  # "maximize" | "minimize"
 
@@ -38,12 +37,25 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[Directi
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What a candidate's figures rest on: per-example correctness ('0101...', eval order), the
+    latency repeats by figure (`decode_ms` -> samples), 95% intervals by column."""
+
+    correct: str = ""
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A completed trial as the selection sees it."""
 
     number: int
     values: dict[str, float]  # objective name -> value
     violations: dict[str, float]  # constraint -> violation (<= 0 means met)
+    figures: dict[str, float] = field(default_factory=dict)  # every metric column
+    evidence: Evidence = field(default_factory=Evidence)
+    straddles: tuple[str, ...] = ()  # constraints met or missed inside the figure's interval
 
     @property
     def feasible(self) -> bool:
@@ -52,39 +64,16 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Selection:
-    """The chosen candidate, the feasible front it came from, and the reason in words."""
+    """The chosen candidate, the feasible front it came from (the top tier), the reason in
+    words; the tiers, the candidates tied with the best on the preferred objective, and whether
+    the top two of those can be told apart (reports/tiers.py)."""
 
     chosen: Candidate | None
     front: list[Candidate]
     reason: str
-
-
-def select(
-    candidates: Sequence[Candidate], objectives: dict[str, Direction], prefer: str
-) -> Selection:
-    """Apply the selection rule; `chosen` is None when no candidate meets the constraints."""
-    names = list(objectives)
-    directions = [objectives[n] for n in names]
-    feasible = [c for c in candidates if c.feasible]
-    if not feasible:
-        closest = closest_candidate(candidates)
-        reason = "no completed trial meets every constraint"
-        if closest is not None:
-            missed = ", ".join(
-                f"{k} (off by {v:.4g})" for k, v in closest.violations.items() if v > 0
-            )
-            reason += f"; the closest is trial {closest.number}, which misses {missed}"
-        return Selection(None, [], reason)
-    front = [
-        feasible[i]
-        for i in pareto_front([[c.values[n] for n in names] for c in feasible], directions)
-    ]
-    chosen = rank_front(front, objectives, prefer)[0]
-    reason = (
-        f"best {prefer} ({objectives[prefer]}) among the {len(front)} feasible Pareto-optimal "
-        f"trials of {len(candidates)} completed ({len(feasible)} feasible)"
-    )
-    return Selection(chosen, front, reason)
+    tiers: list[list[Candidate]] = field(default_factory=list)
+    ties: list[Candidate] = field(default_factory=list)
+    separation: Any = None  # tiers.Separation | None
 
 
 def rank_front(

@@ -81,6 +81,11 @@ def _panel(
         ax.scatter(
             *zip(*map(xy, feasible), strict=True), color=COLORS["feasible"], label="feasible"
         )
+    for c in candidates:  # each figure's 95% interval, where the measurement gave one
+        x, y = xy(c)
+        xerr, yerr = _error(c, x_name, x), _error(c, y_name, y)
+        if xerr is not None or yerr is not None:
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="#888888", lw=0.7)
     if selection.front:
         front = sorted(map(xy, selection.front))
         ax.plot(
@@ -88,7 +93,7 @@ def _panel(
             color=COLORS["front"],
             marker="o",
             linestyle="-" if connect else "none",
-            label="feasible Pareto front",
+            label="top tier (noise-aware front)",
         )
     if selection.chosen is not None:
         ax.scatter(
@@ -120,6 +125,14 @@ def _panel(
     ax.set_ylabel(f"{y_name} ({space.objectives[y_name]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+
+
+def _error(c: Candidate, name: str | None, value: float) -> list[list[float]] | None:
+    """Matplotlib's asymmetric error for `value`, from the candidate's 95% interval of `name`."""
+    interval = c.evidence.intervals.get(name) if name else None
+    if interval is None:
+        return None
+    return [[max(value - interval[0], 0.0)], [max(interval[1] - value, 0.0)]]
 
 
 def _widen(limits: tuple[float, float], value: float, reach: float = 0.5) -> tuple[float, float]:

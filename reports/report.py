@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from autotune.reports.certainty import certainty_blocks
 from autotune.reports.document import Block, Bullets, Heading, Image, Table, Text, cell
 from autotune.reports.figures import importances
 from autotune.reports.pareto import Candidate
@@ -28,6 +29,7 @@ def report_blocks(
         Bullets(question(results, wall_seconds)),
         Heading("The answer"),
         *answer(results),
+        *certainty_blocks(results),
         Heading("The trade-off"),
         Text(
             "Every completed trial: the feasible ones as dots, the infeasible ones as crosses, "
@@ -44,8 +46,7 @@ def report_blocks(
         ),
         Image(figures["hypervolume"], "Hypervolume over trials"),
         Heading("What mattered"),
-        Image(figures["importances"], "Parameter importances per objective"),
-        Table(importance_table(results), "Parameter importances (Optuna, PED-ANOVA)"),
+        *importance_blocks(results, figures),
         Image(figures["parameters"], "Objectives against the searched knobs"),
         Heading("All trials"),
         Table(trial_columns(results, results.frame, everything=True)),
@@ -77,7 +78,8 @@ def question(results: RunResults, wall_seconds: float | None) -> list[str]:
         + ", ".join(f"{k} ({v})" for k, v in space.objectives.items())
         + f"; latency statistic {space.latency.stat}",
         f"constraints: {', '.join(map(str, space.parsed_constraints())) or 'none'}",
-        f"selection: the best {space.preferred_objective()} on the feasible Pareto front",
+        f"selection: among the top tier's candidates tied with its best "
+        f"{space.preferred_objective()}, the smallest on disk, then the fastest",
         f"target: {results.target}",
     ]
     for machine in results.environments() or [{}]:
@@ -171,6 +173,31 @@ def why(results: RunResults, chosen: Candidate) -> str:
         f"`autotune select {results.label} --where '...'`."
     )
     return " ".join(parts)
+
+
+# Below this many trainings, importances rank knobs on a handful of points: noise, not evidence.
+MIN_TRAININGS_FOR_IMPORTANCES = 10
+
+
+def trainings(results: RunResults) -> int:
+    """Completed trials that trained their own adapter (not precision siblings)."""
+    return sum(1 for r in results.records if r.complete and r.sibling_of is None)
+
+
+def importance_blocks(results: RunResults, figures: dict[str, Path]) -> list[Block]:
+    count = trainings(results)
+    if count < MIN_TRAININGS_FOR_IMPORTANCES:
+        return [
+            Text(
+                f"Parameter importances are not yet informative: {count} distinct training(s) "
+                f"completed, fewer than {MIN_TRAININGS_FOR_IMPORTANCES}. On so few points they "
+                "would credit a knob with what the noise did."
+            )
+        ]
+    return [
+        Image(figures["importances"], "Parameter importances per objective"),
+        Table(importance_table(results), "Parameter importances (Optuna, PED-ANOVA)"),
+    ]
 
 
 def importance_table(results: RunResults) -> pd.DataFrame:

@@ -16,8 +16,10 @@ import optuna
 import pandas as pd
 
 from autotune.errors import UsageError
-from autotune.reports.pareto import Candidate, Selection, select
-from autotune.reports.table import candidates, trials_frame
+from autotune.reports.pareto import Candidate, Selection
+from autotune.reports.table import candidates, trials_frame, with_confirmation, with_quant_drop
+from autotune.reports.tiers import select
+from autotune.search.confirm import confirmed
 from autotune.search.record import TrialRecord, read_trials, reference_record
 from autotune.spaces import Space, SpaceError, stored_space
 
@@ -91,9 +93,9 @@ class RunResults:
     def of(
         cls, study: optuna.Study, space: Space, target: str, label: str, folder: Path | None = None
     ) -> RunResults:
-        records = read_trials(study)
+        records = with_quant_drop(read_trials(study))
         frame = trials_frame(records)
-        completed = candidates(records, space)
+        completed = with_confirmation(candidates(records, space), confirmed(study), space)
         selection = select(completed, space.objectives, space.preferred_objective())
         reference = reference_record(study)
         return cls(

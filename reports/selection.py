@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autotune.errors import UsageError
-from autotune.reports.pareto import Candidate, Selection, closest_candidate, rank_front, select
+from autotune.reports.pareto import Candidate, Selection, closest_candidate, rank_front
 from autotune.reports.results import RunResults
+from autotune.reports.table import straddled
+from autotune.reports.tiers import select
 from autotune.spaces import (
     Constraint,
     check_metric,
@@ -102,12 +104,14 @@ def choose(results: RunResults, constraints: list[Constraint], prefer: str | Non
         )
     candidates = []
     for base in results.candidates:
-        row = results.row(base.number)
-        values = [float(row[c.metric]) for c in constraints]
+        # the candidate's figures: the confirmation round's latency where it has one
+        values = [float(base.figures.get(c.metric, math.nan)) for c in constraints]
         if any(math.isnan(v) for v in values):  # not measured for this trial: cannot be judged
             continue
         violations = {str(c): c.violation(v) for c, v in zip(constraints, values, strict=True)}
-        candidates.append(Candidate(base.number, base.values, violations))
+        candidates.append(
+            replace(base, violations=violations, straddles=straddled(base.figures, constraints))
+        )
     selection = select(candidates, space.objectives, prefer)
     ranking = rank_front(selection.front, space.objectives, prefer)
     closest = closest_candidate(candidates) if selection.chosen is None else None

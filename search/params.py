@@ -50,6 +50,12 @@ def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
             )
         else:
             values[name] = knob
+    return with_defaults(values, space)
+
+
+def with_defaults(values: dict[str, Any], space: Space) -> dict[str, Any]:
+    """`values` and every knob they leave out: its default, or the train section's setting."""
+    values = dict(values)
     for name, default in DEFAULTS.items():
         values.setdefault(name, default)
     for name in TRAIN_KNOBS:  # fixed in the train section unless searched

@@ -39,6 +39,8 @@ class Attr:
     GAVE_UP = "gave_up"  # study attribute `gave_up:<n>`: trial n was not run again, and why
     WORKER = "worker"  # the process that ran it: host:pid:start
     REFERENCE = "reference"  # study attribute: the untrained base, measured like a candidate
+    CONFIRMATION = "confirmation"  # study attribute: the top tier timed again, in turns
+    LATENCY_PROMPTS = "latency_prompts"  # study attribute: the task requests' eval prompts
 
 
 @dataclass

@@ -111,20 +111,29 @@ def make_onnx(run: Run, merged: str, merged_dir: Path, exporting: ExportParams) 
     return key, path
 
 
-def make_measurement(run: Run, onnx: str, onnx_dir: Path) -> dict[str, Any]:
-    """The candidate's figures (measurement.json), measured once per model, settings and machine."""
+def onnx_exists(run: Run, merged: str, exporting: ExportParams) -> bool:
+    return run.cache.has("onnx", export_key(merged, exporting, run.versions))
+
+
+def measurement_key(run: Run, onnx: str) -> str:
     space = run.space
-    metric_module = metric_location(space.data.metric, space.root)
-    key = digest(
+    return digest(
         {
             "onnx": onnx,
             "eval": run.eval_identity,
-            "metric": str(metric_module),
+            "metric": str(metric_location(space.data.metric, space.root)),
             "latency": space.latency.model_dump(exclude={"stat"}),
             "target": run.target,
             "machine": run.environment,  # onnxruntime and onnxruntime-genai versions included
         }
     )
+
+
+def make_measurement(run: Run, onnx: str, onnx_dir: Path) -> dict[str, Any]:
+    """The candidate's figures (measurement.json), measured once per model, settings and machine."""
+    space = run.space
+    metric_module = metric_location(space.data.metric, space.root)
+    key = measurement_key(run, onnx)
 
     def measure(out: Path) -> None:
         result = benchmark(

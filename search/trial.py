@@ -18,9 +18,10 @@ import optuna
 
 from autotune.candidates.export_summary import read_summary
 from autotune.candidates.train import TrainResult, load_train_result
+from autotune.search.derived import derived_metrics
 from autotune.search.events import StudyEvents
 from autotune.search.params import export_params, suggest, train_params
-from autotune.search.record import Attr, TrialRecord
+from autotune.search.record import Attr, TrialRecord, reference_record
 from autotune.search.run import Run
 from autotune.search.siblings import enqueue_siblings
 from autotune.search.stages import (
@@ -63,6 +64,16 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     with timed(seconds, "measure", run.events):
         measurement = make_measurement(run, onnx_key, onnx_dir)
 
+    with timed(seconds, "derive", run.events, "derived figures"):
+        derived = derived_metrics(
+            run,
+            measurement["metrics"].get("accuracy"),
+            reference_metrics(trial.study),
+            merged_key,
+            merged,
+            exporting,
+        )
+
     trained = load_train_result(adapter)
     record = TrialRecord(
         number=trial.number,
@@ -70,6 +81,7 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
         params=values,
         metrics={
             **measurement["metrics"],
+            **derived,
             "train_loss": trained.train_loss,
             "eval_loss": trained.eval_loss,
             **train_cost(trained),
@@ -83,6 +95,11 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     result = {name: space.metric(record.metrics, name) for name in space.objectives}
     run.events.trial_done(trial.number, seconds, result)
     return tuple(result.values())
+
+
+def reference_metrics(study: optuna.Study) -> dict[str, float] | None:
+    reference = reference_record(study)
+    return reference.metrics if reference is not None else None
 
 
 def train_cost(trained: TrainResult) -> dict[str, float]:
@@ -112,12 +129,22 @@ def how_measured(run: Run, measurement: dict[str, Any], onnx_dir: Path) -> dict[
     """How and where a trial's figures were taken, and what its export did (which weights ended
     in which precision), for reports and model cards."""
     latency = measurement["latency"]
+    accuracy = measurement.get("accuracy") or {}
     return {
         "export": read_summary(onnx_dir),
         "accuracy_method": "label scoring" if run.dataset.labels else "greedy generation",
         "metric": run.space.data.metric if not run.dataset.labels else "classification",
         "train_examples": len(run.dataset.train),
         "eval_examples": len(run.dataset.eval),
-        "latency": {**latency["settings"], "repeats_done": latency["repeats"]},
+        "latency": {
+            **latency["settings"],
+            "repeats_done": latency["repeats"],
+            "attempts": len(latency.get("attempts", [])),
+            "noisy": latency.get("noisy", []),
+        },
+        # what paired comparisons need (reports/tiers.py): right or wrong per eval example, and
+        # the latency repeats
+        "correct": accuracy.get("correct", ""),
+        "latency_samples": latency.get("samples", {}),
         "environment": measurement.get("environment") or run.environment,
     }

@@ -36,6 +36,10 @@ LATENCY_METRICS: dict[str, MetricInfo] = {
 SCALAR_METRICS: dict[str, MetricInfo] = {
     "accuracy": MetricInfo("", "share of eval examples predicted right"),
     "macro_f1": MetricInfo("", "macro-averaged F1 over the labels"),
+    "gain_over_base": MetricInfo("", "accuracy over the untrained base's (search/derived.py)"),
+    "quant_drop": MetricInfo(
+        "", "accuracy lost against the same model exported unquantised (search/derived.py)"
+    ),
     "size_mb": MetricInfo("MiB", "the model folder on disk"),
     "peak_mem_mb": MetricInfo("MiB", "peak resident memory of the measuring process"),
     "model_mem_mb": MetricInfo("MiB", "resident memory the loaded model added"),

@@ -147,15 +147,34 @@ class TrainSection(Strict):
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
     # The recipe (candidates/recipe.py): the learning-rate schedule and its warm-up share, and
-    # which tokens the loss counts.
-    lr_schedule: Literal["one_cycle", "linear", "cosine", "constant"] = "one_cycle"
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    # which tokens the loss counts. The default, a constant rate after 3% warm-up, measured best
+    # of six recipes on SmolLM2 (bench/recipes.py, README).
+    lr_schedule: Literal["one_cycle", "linear", "cosine", "constant"] = "constant"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
     loss_span: Literal["completion_eos", "completion", "whole_text"] = "completion_eos"
 
     @field_validator("target_modules", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+
+class NoiseSection(Strict):
+    """When a latency measurement is not trusted, and what is done about it
+    (evaluators/machine_state.py): it is repeated, and flagged if it stays noisy."""
+
+    # A ttft or decode coefficient of variation over the repeats above this is noisy (a quiet
+    # measurement of these models stays under about 0.25).
+    max_cv: float = Field(0.3, gt=0)
+    # Other processes keeping more than this many cores busy, on average, on the cores the
+    # measurement runs on: outside load.
+    max_other_cores: float = Field(0.25, ge=0)
+    # Time the hypervisor gave this machine's CPUs to others, as a share of the CPU time.
+    max_steal: float = Field(0.05, ge=0, le=1)
+    # How many times a noisy measurement is taken again; before each, up to `quiet_wait_s`
+    # seconds of waiting for the outside load to end.
+    retries: int = Field(2, ge=0, le=10)
+    quiet_wait_s: float = Field(10, ge=0)
 
 
 class LatencySection(Strict):
@@ -171,6 +190,7 @@ class LatencySection(Strict):
     max_repeats: int = Field(300, ge=3)
     stat: Literal[STATS] = "p50"
     threads: int = Field(1, ge=1)
+    noise: NoiseSection = Field(default_factory=NoiseSection)
 
     @model_validator(mode="after")
     def _repeat_bounds(self) -> LatencySection:
@@ -193,6 +213,9 @@ class StrategySection(Strict):
     # The eval loss (at checkpoints and at the end of training) is taken on this many eval
     # examples, a fixed stratified subset: enough to rank trainings, a fraction of the cost.
     checkpoint_examples: int = Field(64, ge=4)
+    # At the end of a study, time the top tier's candidates again in turns (A B C A B C ...)
+    # under one machine state, and pick on those figures (search/confirm.py).
+    confirm: bool = True
     prune_from: int = Field(2, ge=1)
     prune_after: int = Field(3, ge=1)
     # Stop the study after this many failed trials in a row, or this many pruned trials in a row

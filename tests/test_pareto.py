@@ -16,8 +16,8 @@ from autotune.reports.pareto import (
     pareto_front,
     rank_front,
     scaled_hypervolume,
-    select,
 )
+from autotune.reports.tiers import select
 
 MAX_MIN = ["maximize", "minimize"]
 

@@ -75,7 +75,7 @@ def test_schedules_warm_up_then_hold_or_decay():
 def test_the_recipe_is_part_of_the_adapter_key():
     keys = {adapter_key("base", "data", replace(PARAMS, lr_schedule=s), {}) for s in SCHEDULES}
     keys |= {adapter_key("base", "data", replace(PARAMS, loss_span="whole_text"), {})}
-    keys |= {adapter_key("base", "data", replace(PARAMS, warmup_ratio=0.03), {})}
+    keys |= {adapter_key("base", "data", replace(PARAMS, warmup_ratio=0.1), {})}
     assert len(keys) == len(SCHEDULES) + 2
 
 

@@ -14,8 +14,9 @@ from autotune.console.progress import Progress
 from autotune.errors import UsageError
 from autotune.reports.document import Bullets, Heading, Table, Text, to_markdown
 from autotune.reports.html import to_html
-from autotune.reports.pareto import Candidate, select
+from autotune.reports.pareto import Candidate
 from autotune.reports.selection import parse_where
+from autotune.reports.tiers import select
 
 
 def test_parse_where():

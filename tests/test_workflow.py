@@ -218,6 +218,24 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
     assert "Against the untrained base (exported at fp32" in report
     assert "untrained base (fp32, never selected): accuracy" in result.stdout
     assert {"export.embed_tokens", "export.lm_head"} <= set(table.columns)
+    # Derived figures: accuracy over the base; accuracy lost against the fp32 sibling.
+    gain = trials["accuracy"] - base["metrics"]["accuracy"]
+    assert trials["gain_over_base"].tolist() == pytest.approx(gain.tolist())
+    fp32 = trials[trials["precision"] == "fp32"].iloc[0]
+    for _, row in trials.iterrows():
+        assert row["quant_drop"] == pytest.approx(fp32["accuracy"] - row["accuracy"])
+    # Each latency measurement records the machine's state and how many passes it took.
+    assert (trials["noise.attempts"] >= 1).all() and (trials["noise.other_cores"] >= 0).all()
+    assert set(trials["noise.flagged"]) <= {0.0, 1.0}
+    assert measured["latency"]["attempts"][0]["machine"]["cores"] >= 1
+    # The confirmation round timed the top tier again, in turns; the report shows the tiers.
+    assert "## How sure" in report and "Tiers of the feasible trials" in report
+    front = study.user_attrs.get("confirmation")
+    if front is not None:  # a top tier of one needs no round
+        assert len(front["numbers"]) >= 2 and set(front["numbers"]) <= set(trials["number"])
+        for number in front["numbers"]:
+            assert len(front["samples"][str(number)]["e2e_ms"]) == 5
+        assert "Search-time and confirmation latency" in report
 
     selection = json.loads((out / "selected" / "selection.json").read_text())
     assert selection["trial"] in set(trials["number"])
@@ -316,6 +334,24 @@ def test_the_tiny_space_learns_the_task(write_space, shared_cache, tmp_path):
     selection = json.loads((tmp_path / "run" / "selected" / "selection.json").read_text())
     assert selection["metrics"]["accuracy"] >= 0.6  # chance is 0.25
     assert selection["metrics"]["macro_f1"] >= 0.55
+
+
+def test_best_label_predicts_what_scoring_every_label_predicts(tiny, candidate):
+    """Scoring stops at the first label whose first token alone scores below the best full
+    score so far: the prediction must be the argmax of every label's full score."""
+    import onnxruntime_genai as og
+
+    from autotune.evaluators.accuracy import best_label, encode_labels, label_scores
+    from autotune.evaluators.runtime import special_ids
+
+    _, dataset, _ = tiny
+    model = open_model(candidate / "fp32", "cpu", 1)
+    tokenizer = og.Tokenizer(model)
+    labels = encode_labels(tokenizer, dataset.labels, special_ids(candidate / "fp32")[0])
+    for example in dataset.eval[:120]:
+        prompt = [int(t) for t in tokenizer.encode(example.prompt)]
+        scores = label_scores(model, prompt, labels)
+        assert best_label(model, prompt, labels) == int(np.argmax(scores)), scores
 
 
 def test_label_scoring_agrees_with_greedy_generation(tiny, candidate):

@@ -9,9 +9,24 @@ from pathlib import Path
 import optuna
 
 from autotune.candidates.cache import file_lock
+from autotune.console.progress import Progress
 from autotune.reports.outputs import RunOutputs, write_outputs
+from autotune.reports.results import RunResults
+from autotune.search.confirm import confirm
+from autotune.search.run import Run
 from autotune.search.study import Outcome, count
 from autotune.spaces import Space
+
+
+def confirm_front(run: Run, study: optuna.Study, progress: Progress) -> None:
+    """The confirmation round (search/confirm.py) on the top tier, unless the space turns it off."""
+    if not run.space.strategy.confirm:
+        return
+    front = RunResults.of(study, run.space, run.target, label="").selection.front
+    numbers = sorted(c.number for c in front)
+    if len(numbers) >= 2:
+        with progress.step(f"confirmation round: trials {numbers} in turns"):
+            confirm(study, run.space, run.target, numbers)
 
 
 def write_outputs_locked(

@@ -12,11 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from autotune.commands.finish import finish, write_outputs_locked
+from autotune.commands.finish import confirm_front, finish, write_outputs_locked
 from autotune.console.json_output import json_summary
 from autotune.console.progress import Progress
 from autotune.console.summary import print_summary
 from autotune.errors import UsageError
+from autotune.search.confirm import remember_prompts
 from autotune.search.reference import measure_reference
 from autotune.search.run import prepare_run
 from autotune.search.study import open_study
@@ -51,6 +52,7 @@ def run_local_workers(
     study = open_study(space, args.target, where.storage, args.seed, where.study_name)
     out.mkdir(parents=True, exist_ok=True)
     measure_reference(prepared, study)
+    remember_prompts(study, [e.prompt for e in prepared.dataset.eval], prepared.space)
     workers = []
     for index in range(args.workers):
         env, place = dict(os.environ), Placement(index, args.workers)
@@ -71,7 +73,8 @@ def run_local_workers(
         for worker in workers:
             worker.wait()
         return 130
-    with progress.step("report"):  # `study` reads the storage: every worker's trials
+    confirm_front(prepared, study, progress)  # every worker's trials, from the storage
+    with progress.step("report"):
         outputs = write_outputs_locked(study, space, args.target, out, time.perf_counter() - start)
     summary.update(json_summary(space, args.target, out, outputs))
     print_summary(space, outputs)

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import optuna
 
-from autotune.commands.finish import finish, write_outputs_locked
+from autotune.commands.finish import confirm_front, finish, write_outputs_locked
 from autotune.commands.local_workers import run_local_workers
 from autotune.console.json_output import json_summary, stdout_to_stderr
 from autotune.console.progress import Progress
 from autotune.console.summary import print_summary
 from autotune.errors import UsageError
+from autotune.search.confirm import remember_prompts
 from autotune.search.reference import measure_reference
 from autotune.search.run import Run, prepare_run
 from autotune.search.study import count, open_study, run_study
@@ -123,6 +124,7 @@ def run_study_in(
     if requeued:
         progress.note(f"trials {requeued} were interrupted: marked failed and queued again")
     measure_reference(run_state, study)
+    remember_prompts(study, [e.prompt for e in run_state.dataset.eval], run_state.space)
     completed = count(study, optuna.trial.TrialState.COMPLETE)
     progress.note(
         f"study {where.study_name} ({space.strategy.sampler}): {space.budget.trials} completed "
@@ -143,6 +145,8 @@ def run_study_in(
     except KeyboardInterrupt:
         interrupted = True
     outputs = None
+    if report and not interrupted:
+        confirm_front(run_state, study, progress)
     if report:
         with progress.step("report"):
             outputs = write_outputs_locked(

@@ -21,6 +21,8 @@ from autotune.errors import UsageError
 from autotune.reports.bundle import write_selected
 from autotune.reports.results import RunResults
 from autotune.reports.selection import choose, constraints_for, parse_where
+from autotune.search.confirm import confirm
+from autotune.search.record import Attr
 from autotune.spaces.metrics import fmt
 
 
@@ -48,6 +50,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--export", type=Path, metavar="DIR", help="write the chosen bundle here")
     parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="first time the top tier's candidates again, in turns, on this machine now, and "
+        "rank them on those figures (the confirmation round; it replaces a stored one)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the ranking and the choice as JSON on stdout"
     )
     return parser.parse_args(argv)
@@ -59,6 +67,8 @@ def main(argv: list[str]) -> int:
     if args.export is not None:
         check_export_folder(args.export)
     results = RunResults.from_folder(args.run)
+    if args.confirm:
+        results = confirm_again(results)
     constraints = constraints_for(results, where)
     choice = choose(results, constraints, args.prefer)
     exported = None
@@ -79,6 +89,14 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def confirm_again(results: RunResults) -> RunResults:
+    """A new confirmation round on the run's top tier; the results read back with it."""
+    numbers = sorted(c.number for c in results.selection.front)
+    results.study.set_user_attr(Attr.CONFIRMATION, None)
+    confirm(results.study, results.space, results.target, numbers)
+    return RunResults.from_folder(results.folder)
+
+
 def check_export_folder(folder: Path) -> None:
     """Refuse to replace a folder that is not an earlier export (or empty)."""
     if folder.exists() and not folder.is_dir():
@@ -93,6 +111,7 @@ def check_export_folder(folder: Path) -> None:
 def rows(results, choice) -> list[dict]:
     """The ranked candidates: trial, parameters, objective values, constrained figures."""
     space = results.space
+    ties = {c.number for c in choice.selection.ties}
     found = []
     for rank, candidate in enumerate(choice.ranking, 1):
         row = results.row(candidate.number)
@@ -100,6 +119,8 @@ def rows(results, choice) -> list[dict]:
             {
                 "rank": rank,
                 "trial": candidate.number,
+                # cannot be told apart from the best on the preferred objective (reports/tiers.py)
+                "tied": candidate.number in ties,
                 **{k: _plain(row[k]) for k in space.search if k in row.index and _present(row[k])},
                 **{space.column(name): value for name, value in candidate.values.items()},
                 **{c.metric: _plain(row[c.metric]) for c in choice.constraints},
@@ -115,7 +136,10 @@ def print_choice(results, choice, exported: Path | None) -> None:
     ranked = rows(results, choice)
     console.print(f"constraints: {', '.join(map(str, choice.constraints)) or 'none'}")
     if ranked:
-        table = Table(title=f"{results.label}: the feasible Pareto candidates, best first")
+        table = Table(
+            title=f"{results.label}: the top tier, best first (tied: indistinguishable from "
+            "the best on the preferred objective)"
+        )
         for column in ranked[0]:
             table.add_column(column, justify="right", no_wrap=True)
         for row in ranked:

@@ -1,0 +1,120 @@
+"""What the measure stage costs per eval example and per prompt token, against the floor: the
+model's own prefill throughput on the same prompts.
+
+On one ONNX model (default: the untrained SmolLM2 base of spaces/smollm2.yaml exported at int4;
+`--model DIR` for another, e.g. a trial's export) and the space's 256 eval prompts, in alternating
+rounds (`--rounds`, default 3), with the space's latency threads:
+- floor: one prompt pass per eval prompt (`append_tokens`, then the logits), nothing else;
+- scoring: autotune's label scoring (`best_label`: the prompt once, then as few labels as can
+  win), and for comparison every label scored in full (`label_scores`);
+- the whole measure stage (`benchmark`: one load, latency, then accuracy), once per round.
+It prints medians (min to max) per example and per prompt token, and scoring over the floor.
+
+    .venv/bin/python bench/measure_cost.py [--model DIR] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+import numpy as np  # noqa: E402
+from tiny_models import DEFAULT_CACHE, smollm2_int4  # noqa: E402
+
+from autotune.candidates.data import load_dataset  # noqa: E402
+from autotune.evaluators.accuracy import best_label, encode_labels, label_scores  # noqa: E402
+from autotune.evaluators.measurement import benchmark  # noqa: E402
+from autotune.evaluators.runtime import load_model, special_ids  # noqa: E402
+from autotune.spaces import SPACES_DIR, load_space  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--space", type=Path, default=SPACES_DIR / "smollm2.yaml")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    return parser.parse_args()
+
+
+def prefill(model, prompt: list[int]) -> None:
+    import onnxruntime_genai as og
+
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(prompt) + 1, do_sample=False)
+    generator = og.Generator(model, params)
+    generator.append_tokens(prompt)
+    np.asarray(generator.get_output("logits"))
+
+
+def timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def spread(values: list[float], scale: float, unit: str) -> str:
+    scaled = [v * scale for v in values]
+    return f"{statistics.median(scaled):.3g} {unit} ({min(scaled):.3g} to {max(scaled):.3g})"
+
+
+def main() -> int:
+    args = parse_args()
+    space = load_space(args.space, "cpu")
+    dataset = load_dataset(space)
+    model_dir = args.model or smollm2_int4(args.cache)[0]
+    loaded = load_model(model_dir, "cpu", space.latency.threads)
+    prompts = [loaded.encode(e.prompt) for e in dataset.eval]
+    eos, _ = special_ids(model_dir)
+    labels = encode_labels(loaded.tokenizer, dataset.labels, eos, dataset.label_texts)
+    examples, tokens = len(prompts), sum(len(p) for p in prompts)
+    model = loaded.model
+    print(
+        f"{model_dir}: {examples} eval prompts, {tokens} prompt tokens "
+        f"(mean {tokens / examples:.1f}), {len(labels)} labels of "
+        f"{[len(t) for t in labels]} tokens with EOS; {space.latency.threads} threads"
+    )
+    floor, pruned, full, stage = [], [], [], []
+    for _ in range(args.rounds):
+        floor.append(timed(lambda: [prefill(model, p) for p in prompts]))
+        pruned.append(timed(lambda: [best_label(model, p, labels) for p in prompts]))
+        full.append(timed(lambda: [label_scores(model, p, labels) for p in prompts]))
+        result = benchmark(
+            model_dir,
+            "cpu",
+            space.latency,
+            dataset.eval,
+            dataset.labels,
+            label_texts=dataset.label_texts,
+        )
+        stage.append(sum(result.seconds.values()))
+    print(f"rounds: {args.rounds}, alternating; nothing else was started by this script")
+    for name, values in (
+        ("floor: one prompt pass", floor),
+        ("label scoring (best_label)", pruned),
+        ("every label in full", full),
+    ):
+        print(
+            f"{name}: {spread(values, 1e3 / examples, 'ms/example')}, "
+            f"{spread(values, 1e3 / tokens, 'ms/prompt token')}, "
+            f"{spread([tokens / v for v in values], 1, 'prompt tokens/s')}"
+        )
+    ratio = [p / f for p, f in zip(pruned, floor, strict=True)]
+    print(f"label scoring over the floor: {spread(ratio, 1, 'x')}")
+    print(
+        f"measure stage (load + latency + accuracy): {spread(stage, 1, 's')}; "
+        f"last round: {', '.join(f'{k} {v:.2f} s' for k, v in result.seconds.items())}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

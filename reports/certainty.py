@@ -1,0 +1,125 @@
+"""How far the measurements support the pick: the tiers, whether the top two can be told apart,
+constraints met inside the noise, measurements flagged as noisy, and the confirmation round."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from autotune.reports.document import Block, Bullets, Heading, Table, Text
+from autotune.reports.results import RunResults
+from autotune.search.confirm import confirmed
+from autotune.spaces import LATENCY_METRICS, fmt, split_metric
+
+RULE = (
+    "A candidate leaves the top tier only when another is at least as good on every objective "
+    "and distinguishably better on one (exact McNemar test on per-example correctness for "
+    "accuracy, a rank test on the repeats for latency, non-overlapping 95% intervals otherwise; "
+    "5% level). Among the top tier's candidates that cannot be told apart from its best "
+    "{prefer}, the pick is the smallest on disk, then the fastest, then the earliest trial."
+)
+
+
+def certainty_blocks(results: RunResults) -> list[Block]:
+    selection = results.selection
+    if selection.chosen is None or not selection.tiers:
+        return []
+    prefer = results.space.preferred_objective()
+    blocks: list[Block] = [
+        Heading("How sure"),
+        Text(RULE.format(prefer=prefer)),
+        Table(tier_table(results), "Tiers of the feasible trials"),
+        Bullets(findings(results)),
+    ]
+    round_table = confirmation_table(results)
+    if round_table is not None:
+        blocks += [
+            Text(
+                "The confirmation round timed the top tier again in turns (A B C A B C ...), "
+                "under one machine state; the pick was made on its figures."
+            ),
+            Table(round_table, "Search-time and confirmation latency"),
+        ]
+    return blocks
+
+
+def tier_table(results: RunResults) -> pd.DataFrame:
+    prefer = results.space.preferred_objective()
+    ties = {c.number for c in results.selection.ties}
+    rows = []
+    for index, tier in enumerate(results.selection.tiers, start=1):
+        numbers = sorted(c.number for c in tier)
+        values = [c.values[prefer] for c in tier]
+        rows.append(
+            {
+                "tier": index,
+                "trials": ", ".join(f"{n}{'*' if n in ties else ''}" for n in numbers),
+                f"{prefer} range": f"{fmt(min(values))} to {fmt(max(values))}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def findings(results: RunResults) -> list[str]:
+    selection = results.selection
+    prefer = results.space.preferred_objective()
+    items = [
+        f"Trials marked * cannot be told apart from the best {prefer} of the top tier: "
+        f"{len(selection.ties)} of {len(selection.front)}; trial {selection.chosen.number} "
+        "is the pick among them."
+    ]
+    separation = selection.separation
+    if separation is not None:
+        if separation.p_value < 0.05:
+            items.append(
+                f"Trials {separation.first} and {separation.second}, the top two on {prefer}, "
+                f"differ distinguishably (McNemar p = {separation.p_value:.3g})."
+            )
+        elif separation.examples_needed is not None:
+            items.append(
+                f"Trials {separation.first} and {separation.second}, the top two on {prefer}, "
+                f"cannot be told apart (McNemar p = {separation.p_value:.3g}); at the "
+                f"disagreement observed, about {separation.examples_needed} eval examples "
+                "would separate them."
+            )
+        else:
+            items.append(
+                f"Trials {separation.first} and {separation.second}, the top two on {prefer}, "
+                "agree on every eval example where either is right: more examples would not "
+                "separate them."
+            )
+    for candidate in selection.front:
+        if candidate.straddles:
+            items.append(
+                f"Trial {candidate.number} meets {', '.join(candidate.straddles)} on its point "
+                "estimate, but the bound lies inside the figure's 95% interval."
+            )
+    noisy = [r for r in results.records if r.complete and r.metrics.get("noise.flagged")]
+    retried = [r for r in results.records if r.complete and r.metrics.get("noise.attempts", 1) > 1]
+    if retried:
+        items.append(
+            f"{len(retried)} latency measurement(s) were taken again for outside load or spread "
+            f"(trials {', '.join(str(r.number) for r in retried)})."
+        )
+    for record in noisy:
+        reasons = "; ".join(record.measured.get("latency", {}).get("noisy", [])) or "noisy"
+        items.append(f"Trial {record.number}'s latency stayed noisy after the retries: {reasons}.")
+    return items
+
+
+def confirmation_table(results: RunResults) -> pd.DataFrame | None:
+    round_ = confirmed(results.study)
+    if not round_:
+        return None
+    space = results.space
+    names = [n for n in space.objectives if split_metric(n)[0] in LATENCY_METRICS]
+    names = names or ["e2e_ms"]
+    rows = []
+    for key, metrics in round_["metrics"].items():
+        searched = results.records[int(key)].metrics
+        row: dict = {"trial": int(key)}
+        for name in names:
+            column = space.column(name)
+            row[f"{column} search"] = searched.get(column)
+            row[f"{column} confirmation"] = metrics.get(column)
+        rows.append(row)
+    return pd.DataFrame(rows)
