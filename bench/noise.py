@@ -50,8 +50,8 @@ from autotune.evaluators.measurement import benchmark  # noqa: E402
 from autotune.evaluators.runtime import load_model  # noqa: E402
 from autotune.reports.pareto import Candidate, Evidence  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
-from autotune.reports.table import candidates, with_confirmation  # noqa: E402
-from autotune.reports.tiers import better_by, select  # noqa: E402
+from autotune.reports.table import candidates, confirmed_candidates  # noqa: E402
+from autotune.reports.tiers import better_by, select, select_confirmed  # noqa: E402
 from autotune.search.confirm import confirmed, latency_metrics  # noqa: E402
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space  # noqa: E402
 
@@ -242,8 +242,8 @@ def remeasured(results: RunResults, dataset) -> RunResults:
         "metrics": {str(n): latency_metrics(s) for n, s in turns.items()},
         "samples": {str(n): s for n, s in turns.items()},
     }
-    confirmed_ = with_confirmation(found, round_, space)
-    return select(confirmed_, space.objectives, space.preferred_objective())
+    timed_again = confirmed_candidates(found, round_, space)
+    return select_confirmed(found, timed_again, space.objectives, space.preferred_objective())
 
 
 def run_demo(out: Path, cache: Path) -> tuple[RunResults, float]:

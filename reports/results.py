@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,13 @@ import pandas as pd
 
 from autotune.errors import UsageError
 from autotune.reports.pareto import Candidate, Selection
-from autotune.reports.table import candidates, trials_frame, with_confirmation, with_quant_drop
-from autotune.reports.tiers import select
+from autotune.reports.table import (
+    candidates,
+    confirmed_candidates,
+    trials_frame,
+    with_quant_drop,
+)
+from autotune.reports.tiers import select_confirmed
 from autotune.search.confirm import confirmed
 from autotune.search.record import TrialRecord, read_trials, reference_record
 from autotune.spaces import Space, SpaceError, stored_space
@@ -88,6 +93,7 @@ class RunResults:
     candidates: list[Candidate]
     selection: Selection
     reference: TrialRecord | None = None  # the untrained base, measured like a candidate
+    confirmed: list[Candidate] = field(default_factory=list)  # the round's, with its figures
 
     @classmethod
     def of(
@@ -95,11 +101,24 @@ class RunResults:
     ) -> RunResults:
         records = with_quant_drop(read_trials(study))
         frame = trials_frame(records)
-        completed = with_confirmation(candidates(records, space), confirmed(study), space)
-        selection = select(completed, space.objectives, space.preferred_objective())
+        completed = candidates(records, space)
+        timed_again = confirmed_candidates(completed, confirmed(study), space)
+        selection = select_confirmed(
+            completed, timed_again, space.objectives, space.preferred_objective()
+        )
         reference = reference_record(study)
         return cls(
-            study, space, target, label, folder, records, frame, completed, selection, reference
+            study,
+            space,
+            target,
+            label,
+            folder,
+            records,
+            frame,
+            completed,
+            selection,
+            reference,
+            timed_again,
         )
 
     @classmethod

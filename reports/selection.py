@@ -16,7 +16,7 @@ from autotune.errors import UsageError
 from autotune.reports.pareto import Candidate, Selection, closest_candidate, rank_front
 from autotune.reports.results import RunResults
 from autotune.reports.table import straddled
-from autotune.reports.tiers import select
+from autotune.reports.tiers import select_confirmed
 from autotune.spaces import (
     Constraint,
     check_metric,
@@ -94,6 +94,21 @@ class Choice:
         return f"the closest is trial {self.closest.number} ({figures}), which misses {missed}"
 
 
+def judged(found: list[Candidate], constraints: list[Constraint]) -> list[Candidate]:
+    """The candidates with their violations of `constraints` (those a figure is missing for, not
+    measured in this trial, cannot be judged and are left out)."""
+    kept = []
+    for base in found:
+        values = [float(base.figures.get(c.metric, math.nan)) for c in constraints]
+        if any(math.isnan(v) for v in values):
+            continue
+        violations = {str(c): c.violation(v) for c, v in zip(constraints, values, strict=True)}
+        kept.append(
+            replace(base, violations=violations, straddles=straddled(base.figures, constraints))
+        )
+    return kept
+
+
 def choose(results: RunResults, constraints: list[Constraint], prefer: str | None) -> Choice:
     """Rank the feasible Pareto candidates of a run under `constraints`."""
     space = results.space
@@ -102,17 +117,9 @@ def choose(results: RunResults, constraints: list[Constraint], prefer: str | Non
         raise UsageError(
             f"--prefer {prefer!r}: expected one of the objectives {list(space.objectives)}"
         )
-    candidates = []
-    for base in results.candidates:
-        # the candidate's figures: the confirmation round's latency where it has one
-        values = [float(base.figures.get(c.metric, math.nan)) for c in constraints]
-        if any(math.isnan(v) for v in values):  # not measured for this trial: cannot be judged
-            continue
-        violations = {str(c): c.violation(v) for c, v in zip(constraints, values, strict=True)}
-        candidates.append(
-            replace(base, violations=violations, straddles=straddled(base.figures, constraints))
-        )
-    selection = select(candidates, space.objectives, prefer)
+    candidates = judged(results.candidates, constraints)
+    timed_again = judged(results.confirmed, constraints)  # the confirmation round's figures
+    selection = select_confirmed(candidates, timed_again, space.objectives, prefer)
     ranking = rank_front(selection.front, space.objectives, prefer)
     closest = closest_candidate(candidates) if selection.chosen is None else None
     return Choice(selection, ranking, constraints, closest)

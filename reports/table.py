@@ -113,19 +113,18 @@ def straddled(metrics: dict[str, float], constraints: list[Constraint]) -> tuple
     return tuple(found)
 
 
-def with_confirmation(
+def confirmed_candidates(
     found: list[Candidate], round_: dict[str, Any] | None, space: Space
 ) -> list[Candidate]:
-    """The candidates, those of the confirmation round (search/confirm.py) with its latency
-    figures, repeats and intervals in place of their search-time ones, and the constraints judged
-    on them: the pick is made on them."""
+    """The candidates of the confirmation round (search/confirm.py), with its latency figures,
+    repeats and intervals in place of their search-time ones, and the constraints judged on
+    them; [] without a round."""
     if not round_:
-        return found
+        return []
     updated = []
     for candidate in found:
         key = str(candidate.number)
         if key not in round_["metrics"]:
-            updated.append(candidate)
             continue
         figures = {**candidate.figures, **round_["metrics"][key]}
         values = {name: space.metric(figures, name) for name in space.objectives}

@@ -17,8 +17,13 @@ All at the 5% level (evaluators/paired.py).
 
 Tiers: tier 1 is the feasible candidates no feasible candidate beats (the noise-aware front); tier
 2 those only tier 1 beats; and so on. The pick: in tier 1, the candidates the tier's best on the
-preferred objective does not beat there (its ties), then the smallest on disk, then the fastest
-(the first latency objective, else e2e_ms.p50), then the earliest trial.
+preferred objective does not beat there (its ties), then the smallest on disk (to two significant
+figures), then the fastest (the first latency objective, else e2e_ms.p50), then the earliest.
+
+With a confirmation round (search/confirm.py) the tiers still come from every candidate's
+search-time figures, and the pick is made among the round's candidates alone, on the round's
+figures: timed together, their latencies compare with one another and with nothing else (loaded
+side by side, small models run measurably slower than alone).
 """
 
 from __future__ import annotations
@@ -88,7 +93,9 @@ def pick_key(objectives: dict[str, Direction]):
     def key(c: Candidate) -> tuple[float, float, int]:
         inf = float("inf")
         fast = c.values[speed] if speed else c.figures.get("e2e_ms.p50", inf)
-        return (c.figures.get("size_mb", inf), fast, c.number)
+        # Sizes to two significant figures: a few bytes of graph metadata do not count.
+        size = c.figures.get("size_mb", inf)
+        return (float(f"{size:.2g}") if size != inf else inf, fast, c.number)
 
     return key
 
@@ -119,7 +126,10 @@ def separation(
 
 
 def select(
-    candidates: Sequence[Candidate], objectives: dict[str, Direction], prefer: str
+    candidates: Sequence[Candidate],
+    objectives: dict[str, Direction],
+    prefer: str,
+    pool: str = "",
 ) -> Selection:
     """The selection rule (the module's docstring); `chosen` is None when no candidate meets
     the constraints (constraints are judged on the point estimates)."""
@@ -134,14 +144,36 @@ def select(
             reason += f"; the closest is trial {closest.number}, which misses {missed}"
         return Selection(None, [], reason)
     ranked = tiers(feasible, objectives)
+    pool = pool or f"{len(candidates)} completed, {len(feasible)} feasible"
     ties = ties_with_best(ranked[0], objectives, prefer)
     chosen = min(ties, key=pick_key(objectives))
     reason = (
         f"{len(ties)} of the {len(ranked[0])} candidates in the top tier cannot be told apart "
         f"from the best {prefer} ({objectives[prefer]}); the smallest on disk of them, then the "
-        f"fastest ({len(candidates)} completed, {len(feasible)} feasible)"
+        f"fastest ({pool})"
         if len(ties) > 1
         else f"distinguishably the best {prefer} ({objectives[prefer]}) in the top tier of "
-        f"{len(ranked[0])} ({len(candidates)} completed, {len(feasible)} feasible)"
+        f"{len(ranked[0])} ({pool})"
     )
     return Selection(chosen, ranked[0], reason, ranked, ties, separation(ties, objectives, prefer))
+
+
+def select_confirmed(
+    candidates: Sequence[Candidate],
+    round_: Sequence[Candidate],
+    objectives: dict[str, Direction],
+    prefer: str,
+) -> Selection:
+    """`select` on the search-time `candidates`, then, when the confirmation round timed two or
+    more (`round_`, with its figures), the pick and the top tier from the round alone."""
+    searched = select(candidates, objectives, prefer)
+    if len(round_) < 2:
+        return searched
+    numbers = ", ".join(str(c.number) for c in round_)
+    pool = f"on the figures of the confirmation round, which timed trials {numbers} in turns"
+    final = select(round_, objectives, prefer, pool)
+    if final.chosen is None:
+        return searched
+    return Selection(
+        final.chosen, final.front, final.reason, searched.tiers, final.ties, final.separation
+    )

@@ -6,7 +6,7 @@ import numpy as np
 
 from autotune.reports.pareto import Candidate, Evidence
 from autotune.reports.table import straddled
-from autotune.reports.tiers import beats, select, tiers
+from autotune.reports.tiers import beats, select, select_confirmed, tiers
 from autotune.spaces import Constraint
 
 OBJECTIVES = {"accuracy": "maximize", "e2e_ms": "minimize"}
@@ -97,3 +97,18 @@ def test_among_ties_of_one_size_the_faster_is_picked():
     selection = select([a, b], OBJECTIVES, "accuracy")
     assert {c.number for c in selection.ties} == {0, 1}
     assert selection.chosen.number == 1
+
+
+def test_with_a_confirmation_round_the_pick_comes_from_the_round_alone():
+    # Search time: c looks fastest (1.0 ms, measured alone). The round timed a and b together,
+    # where both ran slower (1.5 and 1.2 ms): c's figure is not comparable with theirs, and the
+    # pick is b, distinguishably faster in the round at the same accuracy.
+    a, b, c = candidate(0, 150, 1.1), candidate(1, 150, 1.1), candidate(2, 150, 1.0)
+    round_ = [candidate(0, 150, 1.5), candidate(1, 150, 1.2)]
+    selection = select_confirmed([a, b, c], round_, OBJECTIVES, "accuracy")
+    assert selection.chosen.number == 1
+    assert {x.number for x in selection.front} == {1}
+    assert {x.number for tier in selection.tiers for x in tier} == {0, 1, 2}  # search time
+    assert "confirmation round" in selection.reason
+    # Without a round (or a round of one) the search-time rule decides.
+    assert select_confirmed([a, b, c], round_[:1], OBJECTIVES, "accuracy").chosen.number == 2

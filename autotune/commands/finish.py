@@ -22,8 +22,8 @@ def confirm_front(run: Run, study: optuna.Study, progress: Progress) -> None:
     """The confirmation round (search/confirm.py) on the top tier, unless the space turns it off."""
     if not run.space.strategy.confirm:
         return
-    front = RunResults.of(study, run.space, run.target, label="").selection.front
-    numbers = sorted(c.number for c in front)
+    tiers = RunResults.of(study, run.space, run.target, label="").selection.tiers
+    numbers = sorted(c.number for c in tiers[0]) if tiers else []  # search-time top tier
     if len(numbers) >= 2:
         with progress.step(f"confirmation round: trials {numbers} in turns"):
             confirm(study, run.space, run.target, numbers)

@@ -91,7 +91,8 @@ def main(argv: list[str]) -> int:
 
 def confirm_again(results: RunResults) -> RunResults:
     """A new confirmation round on the run's top tier; the results read back with it."""
-    numbers = sorted(c.number for c in results.selection.front)
+    tiers = results.selection.tiers  # from the search-time figures
+    numbers = sorted(c.number for c in tiers[0]) if tiers else []
     results.study.set_user_attr(Attr.CONFIRMATION, None)
     confirm(results.study, results.space, results.target, numbers)
     return RunResults.from_folder(results.folder)
