@@ -15,7 +15,9 @@ RULE = (
     "and distinguishably better on one (exact McNemar test on per-example correctness for "
     "accuracy, a rank test on the repeats for latency, non-overlapping 95% intervals otherwise; "
     "5% level). Among the top tier's candidates that cannot be told apart from its best "
-    "{prefer}, the pick is the smallest on disk, then the fastest, then the earliest trial."
+    "{prefer}, the pick is the smallest on disk (to two significant figures), then the fastest, "
+    "then the earliest trial. After a confirmation round the top tier and the pick come from the "
+    "round's trials, on its figures; the tiers below are the search-time ones."
 )
 
 
