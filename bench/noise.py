@@ -46,13 +46,16 @@ from tiny_models import DEFAULT_CACHE, smollm2_int4, trained_fp32_model  # noqa:
 
 from autotune.candidates.data import load_dataset  # noqa: E402
 from autotune.evaluators.latency import interleaved, measure_latency  # noqa: E402
-from autotune.evaluators.measurement import benchmark  # noqa: E402
+from autotune.evaluators.measurement import (
+    benchmark,  # noqa: E402
+    latency_metrics,  # noqa: E402
+)
 from autotune.evaluators.runtime import load_model  # noqa: E402
 from autotune.reports.pareto import Candidate, Evidence  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
 from autotune.reports.table import candidates, confirmed_candidates  # noqa: E402
 from autotune.reports.tiers import better_by, select, select_confirmed  # noqa: E402
-from autotune.search.confirm import confirmed, latency_metrics  # noqa: E402
+from autotune.search.confirm import confirmed  # noqa: E402
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

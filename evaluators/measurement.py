@@ -15,7 +15,7 @@ from autotune.evaluators.footprint import folder_size_mb
 from autotune.evaluators.latency import LatencyResult, latency_of
 from autotune.evaluators.memory import track_memory
 from autotune.evaluators.runtime import load_model
-from autotune.evaluators.stats import quantile_interval
+from autotune.evaluators.stats import quantile_interval, summarize
 from autotune.spaces import LatencySection
 
 
@@ -52,6 +52,15 @@ def flat_metrics(
         metrics.update({f"{name}.{stat}": value for stat, value in stats.items()})
     metrics.update(latency_intervals(latency.samples))
     return metrics
+
+
+def latency_metrics(samples: dict[str, list[float]]) -> dict[str, float]:
+    """`<figure>.<stat>` and the interval ends of raw latency repeats, named as a measurement
+    names them (the confirmation round's figures)."""
+    metrics: dict[str, float] = {}
+    for name, values in samples.items():
+        metrics.update({f"{name}.{stat}": value for stat, value in summarize(values).items()})
+    return {**metrics, **latency_intervals(samples)}
 
 
 def latency_intervals(samples: dict[str, list[float]]) -> dict[str, float]:

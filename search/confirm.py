@@ -18,9 +18,8 @@ import optuna
 
 from autotune.evaluators.latency import interleaved
 from autotune.evaluators.machine_state import observe
-from autotune.evaluators.measurement import latency_intervals
+from autotune.evaluators.measurement import latency_metrics
 from autotune.evaluators.runtime import load_model
-from autotune.evaluators.stats import summarize
 from autotune.search.record import Attr, read_trials
 from autotune.spaces import Space
 
@@ -69,11 +68,3 @@ def confirm(
     }
     study.set_user_attr(Attr.CONFIRMATION, stored)
     return stored
-
-
-def latency_metrics(samples: dict[str, list[float]]) -> dict[str, float]:
-    """`<figure>.<stat>` and the interval ends, named as a measurement names them."""
-    metrics: dict[str, float] = {}
-    for name, values in samples.items():
-        metrics.update({f"{name}.{stat}": value for stat, value in summarize(values).items()})
-    return {**metrics, **latency_intervals(samples)}
