@@ -1,23 +1,29 @@
 """How much of the Pareto front does a search find, and at what cost in training and export time?
 
-Ground truth: the 27-point grid (3 LoRA ranks x 3 learning rates x 3 precisions) of the tiny space,
-run exhaustively once into a stage cache. Then one real autotune study per strategy and seed runs
-on the same space against that cache, long enough to pass half the grid's cost. Each trial is
-charged what it would have cost from an empty cache (the ground-truth build cost of each stage it
-used first), and for each cost budget (1/6, 1/3, 1/2 of the grid's) a study is scored by the
-hypervolume of the trials it completed within that budget, as a fraction of the grid's.
+Ground truth: an exhaustive grid of a bench space (default: the SmolLM2 space on a reduced split,
+2 LoRA ranks x 4 learning rates x 3 precisions = 24 points; `--space tiny`: the tiny space's
+27-point grid), run once into a stage cache with every training run rung by rung and nothing
+stopped (`strategy.fidelity.stop: false`), so that each configuration's eval loss at every rung
+boundary and at the median rule's checkpoints, and each stage's CPU seconds, are known. Then one
+real autotune study per strategy and seed runs on the same space against that cache. Each trial is
+charged what it would have cost from an empty cache (the ground-truth build cost of each stage,
+or rung part, it used first), and for each cost budget (1/6, 1/3, 1/2 of the grid's) a study is
+scored by the hypervolume of the trials it completed within that budget, as a fraction of the
+grid's. Measurements come from the grid's cache, so racing evaluation never runs in the searches:
+their measurements are charged in full.
 
 Run: HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 .venv/bin/python bench/search_efficiency.py
-     [--cache DIR] [--seeds N] [--samplers default,random,random-sib,nsga2] [--trials 27]
-     [--jobs 2] [--fresh] [--fresh-grid]
-The bench folder (default bench/.cache/search) holds the space files, the stage cache (stages/),
-the grid's run folder (grid/), one run folder per search (runs/) and results.csv.
+     [--space smollm2|tiny] [--cache DIR] [--seeds N] [--samplers default,median,random,random-sib]
+     [--trials N] [--jobs 2] [--fresh] [--fresh-grid]
+The bench folder (default bench/.cache/search-<space>) holds the space files, the stage cache
+(stages/), the grid's run folder (grid/), one run folder per search (runs/) and results.csv.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import os
 import re
@@ -34,7 +40,6 @@ from typing import Any
 import pandas as pd
 import yaml
 from search_costs import (  # bench/search_costs.py, beside this script
-    GRID_POINTS,
     GRID_STAGES,
     STUDY,
     GroundTruth,
@@ -58,16 +63,57 @@ from search_tables import (  # bench/search_tables.py, beside this script
 from autotune.search.samplers import startup_trials
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space
 
-DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "search"
+BENCH = Path(__file__).resolve().parent / ".cache"
 AUTOTUNE = str(Path(sys.executable).with_name("autotune"))
-SEARCH = {
-    "lora_r": {"choices": [8, 32, 64]},
-    "learning_rate": {"choices": [6.0e-4, 1.9e-3, 6.0e-3]},
-    "precision": {"choices": ["fp32", "int8", "int4"]},
-    "int4_block_size": 32,
-    "int4_accuracy_level": 4,
+
+
+@dataclass(frozen=True)
+class BenchSpace:
+    """A space file the bench searches, the grid it searches over and how it is cut down."""
+
+    file: Path
+    search: dict[str, Any]
+    changes: dict[str, Any]  # sections replaced in the space file (a reduced split, ...)
+
+    @property
+    def grid_points(self) -> int:
+        return len(list(itertools.product(*(k["choices"] for k in self.search.values()
+                                            if isinstance(k, dict)))))  # fmt: skip
+
+
+SPACES = {
+    "smollm2": BenchSpace(
+        SPACES_DIR / "smollm2.yaml",
+        {
+            "lora_r": {"choices": [8, 32]},
+            "learning_rate": {"choices": [1.0e-4, 3.0e-4, 1.0e-3, 3.0e-3]},
+            "precision": {"choices": ["fp32", "int8", "int4"]},
+            "int4_algo": "k_quant_last",
+        },
+        # 256 training examples (32 steps of 8) and 128 eval examples: a grid of 8 trainings
+        # in about a quarter of an hour on 2 cores
+        {"data": {"max_train": 256, "max_eval": 128}},
+    ),
+    "tiny": BenchSpace(
+        DEFAULT_SPACE,
+        {
+            "lora_r": {"choices": [8, 32, 64]},
+            "learning_rate": {"choices": [6.0e-4, 1.9e-3, 6.0e-3]},
+            "precision": {"choices": ["fp32", "int8", "int4"]},
+            "int4_block_size": 32,
+            "int4_accuracy_level": 4,
+        },
+        {},
+    ),
 }
-PLAIN = {"expand": [], "prune": False}  # every trial runs as sampled: no siblings, no pruning
+# The grid: every point as sampled, every training through all its rungs, nothing stopped, and
+# every measurement in full.
+GRID = {
+    "expand": [],
+    "prune": False,
+    "fidelity": {"rungs": 3, "eta": 3, "stop": False},
+    "racing": None,
+}
 STOPPED = re.compile(r"stopped after \d+ (?:failed|pruned) trials in a row")
 
 
@@ -79,33 +125,40 @@ class Strategy:
 
 
 STRATEGIES = {
-    "default": Strategy("tpe", {}, "tpe, siblings, pruning (the default strategy)"),
-    "random": Strategy("random", PLAIN, "random, no siblings, no pruning"),
-    "random-sib": Strategy("random", {}, "random, siblings, pruning"),
-    "nsga2": Strategy("nsga2", {}, "nsga2, siblings, pruning"),
+    "default": Strategy("tpe", {}, "tpe, siblings, successive halving, racing (the default)"),
+    "median": Strategy("tpe", {"fidelity": None}, "tpe, siblings, median rule (the old default)"),
+    "random": Strategy(
+        "random", {"expand": [], "prune": False, "fidelity": None}, "random, no siblings, no stops"
+    ),
+    "random-sib": Strategy(
+        "random", {"prune": False, "fidelity": None}, "random, siblings, no early stops"
+    ),
 }
 
 
 # --------------------------------------------------------------------------- running autotune
 
 
-def space_dict(strategy: dict[str, Any]) -> dict[str, Any]:
-    """The tiny space over the 27-point grid, without constraints, with `strategy`."""
-    space = yaml.safe_load(DEFAULT_SPACE.read_text())
+def space_dict(bench: BenchSpace, strategy: dict[str, Any]) -> dict[str, Any]:
+    """The bench space over its grid, without constraints, with `strategy`."""
+    space = yaml.safe_load(bench.file.read_text())
     space["name"] = STUDY
-    space["data"]["files"] = str((SPACES_DIR / space["data"]["files"]).resolve())
-    space["search"] = copy.deepcopy(SEARCH)
+    space["data"]["files"] = str((bench.file.parent / space["data"]["files"]).resolve())
+    for section, values in bench.changes.items():
+        space[section] = {**space.get(section, {}), **values}
+    space["search"] = copy.deepcopy(bench.search)
     space.pop("constraints", None)
-    space["budget"] = {"trials": GRID_POINTS}
-    if strategy:
-        space["strategy"] = dict(strategy)
+    space["budget"] = {"trials": bench.grid_points}
+    # The scores read the trials' own figures: the end-of-study confirmation round (a minute or
+    # more of timing on SmolLM2) would change nothing they count.
+    space["strategy"] = {"confirm": False, **strategy}
     return space
 
 
-def write_space(folder: Path, name: str, strategy: dict[str, Any]) -> Path:
+def write_space(folder: Path, bench: BenchSpace, name: str, strategy: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(space_dict(strategy), sort_keys=False))
+    path.write_text(yaml.safe_dump(space_dict(bench, strategy), sort_keys=False))
     return path
 
 
@@ -148,7 +201,8 @@ def run_search(root: Path, job: Job) -> dict[str, Any]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="bench folder")
+    parser.add_argument("--space", choices=list(SPACES), default="smollm2", help="bench space")
+    parser.add_argument("--cache", type=Path, help="bench folder (bench/.cache/search-SPACE)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per strategy")
     parser.add_argument(
         "--samplers",
@@ -158,8 +212,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--trials",
         type=int,
-        default=GRID_POINTS,
-        help="completed trials each search asks for: enough to pass 1/2 of the grid's cost",
+        help="completed trials each search asks for (default: the grid's points, enough to pass "
+        "1/2 of the grid's cost)",
     )
     parser.add_argument("--jobs", type=int, default=2, help="searches run at once")
     parser.add_argument("--fresh", action="store_true", help="rerun the searches")
@@ -170,6 +224,9 @@ def parse_args() -> argparse.Namespace:
         "the searches",
     )
     args = parser.parse_args()
+    args.bench = SPACES[args.space]
+    args.cache = args.cache or BENCH / f"search-{args.space}"
+    args.trials = args.trials or args.bench.grid_points
     args.samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     unknown = set(args.samplers) - set(STRATEGIES)
     if unknown or "default" not in args.samplers:
@@ -177,15 +234,15 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def prepare(root: Path, fresh: bool, fresh_grid: bool) -> None:
+def prepare(root: Path, bench: BenchSpace, fresh: bool, fresh_grid: bool) -> None:
     """The bench folder (ignored by git) and its space files; with `fresh`, no searches, and
     with `fresh_grid`, no grid run and none of its stage entries either."""
     root.mkdir(parents=True, exist_ok=True)
     if not (root / ".gitignore").exists():
         (root / ".gitignore").write_text("*\n")
-    write_space(root / "spaces", "plain", PLAIN)
+    write_space(root / "spaces", bench, "grid", GRID)
     for name, strategy in STRATEGIES.items():
-        write_space(root / "spaces", name, strategy.strategy)
+        write_space(root / "spaces", bench, name, strategy.strategy)
     if fresh or fresh_grid:
         shutil.rmtree(root / "runs", ignore_errors=True)
     if fresh_grid:
@@ -194,12 +251,12 @@ def prepare(root: Path, fresh: bool, fresh_grid: bool) -> None:
             shutil.rmtree(root / "stages" / stage, ignore_errors=True)
 
 
-def run_ground_truth(root: Path) -> None:
+def run_ground_truth(root: Path, points: int) -> None:
     """The whole grid, resumed from its study.db (nothing is rebuilt when it is complete)."""
-    print(f"ground truth: the {GRID_POINTS}-point grid in {root / 'grid'} ...", flush=True)
+    print(f"ground truth: the {points}-point grid in {root / 'grid'} ...", flush=True)
     start = time.perf_counter()
-    autotune(root / "spaces" / "plain.yaml", root / "grid", root / "stages", GRID_POINTS, 0, "grid")
-    print(f"ground truth: {GRID_POINTS} grid points ready in {time.perf_counter() - start:.0f} s")
+    autotune(root / "spaces" / "grid.yaml", root / "grid", root / "stages", points, 0, "grid")
+    print(f"ground truth: {points} grid points ready in {time.perf_counter() - start:.0f} s")
 
 
 def run_searches(root: Path, jobs: list[Job], parallel: int) -> dict[Job, dict[str, Any]]:
@@ -210,7 +267,7 @@ def run_searches(root: Path, jobs: list[Job], parallel: int) -> dict[Job, dict[s
     return records
 
 
-def describe_truth(truth: GroundTruth, reference: Point) -> None:
+def describe_truth(truth: GroundTruth, reference: Point, search: dict[str, Any]) -> None:
     """The grid's costs, its points by training configuration, and its Pareto front."""
     unit = "CPU s" if truth.unit == "cpu_seconds" else "wall s"
     trainings = sorted(truth.train.values())
@@ -225,8 +282,8 @@ def describe_truth(truth: GroundTruth, reference: Point) -> None:
         f"{sum(truth.export.values()):.0f}, measurements {sum(truth.measure.values()):.0f}; "
         f"total {truth.cost:.0f} {unit} (the tiny base is shared by all and left out)"
     )
-    precisions = SEARCH["precision"]["choices"]
-    print(f"grid points (accuracy / e2e_ms) by training: {', '.join(precisions)}")
+    precisions = search["precision"]["choices"]
+    print(f"grid points (accuracy / latency) by training: {', '.join(precisions)}")
     for r, lr in sorted({k[:2] for k in truth.points}):
         figures = "  ".join("{:.3f} / {:.3f}".format(*truth.points[(r, lr, p)]) for p in precisions)
         train = truth.train[truth.adapters[(r, lr, precisions[0])]]
@@ -236,8 +293,8 @@ def describe_truth(truth: GroundTruth, reference: Point) -> None:
         for k, p in truth.points.items()
         if not any(dominates(q, p) for q in truth.points.values())
     ]
-    print(f"reference point: accuracy {reference[0]:.4f}, e2e_ms {reference[1]:.4f}")
-    print("grid Pareto front (lora_r, learning_rate, precision: accuracy, e2e_ms):")
+    print(f"reference point: accuracy {reference[0]:.4f}, latency {reference[1]:.4f}")
+    print("grid Pareto front (lora_r, learning_rate, precision: accuracy, latency):")
     for key in sorted(front, key=lambda k: -truth.points[k][0]):
         accuracy, ms = truth.points[key]
         print(f"    {key[0]:>2}, {key[1]:.1e}, {key[2]}: {accuracy:.4f}, {ms:.4f}")
@@ -272,12 +329,12 @@ def main() -> int:
     start = time.perf_counter()
     args = parse_args()
     root = args.cache.resolve()
-    prepare(root, args.fresh, args.fresh_grid)
-    run_ground_truth(root)
-    truth = ground_truth(root)
+    prepare(root, args.bench, args.fresh, args.fresh_grid)
+    run_ground_truth(root, args.bench.grid_points)
+    truth = ground_truth(root, args.bench.grid_points)
     reference = reference_point(list(truth.points.values()))
     grid_hv = hypervolume(list(truth.points.values()), reference)
-    describe_truth(truth, reference)
+    describe_truth(truth, reference, args.bench.search)
 
     adapters_before = len(manifests(root / "stages", "adapter"))
     jobs = [Job(name, seed, args.trials) for name in args.samplers for seed in range(args.seeds)]

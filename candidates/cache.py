@@ -1,6 +1,6 @@
 """Stage outputs stored by the hash of their inputs, written atomically.
 
-A stage (base, adapter, merged, onnx) asks `get_or_build(stage, key, build)`: when
+A stage (base, rung, adapter, merged, onnx) asks `get_or_build(stage, key, build)`: when
 `<root>/<stage>/<key>/` exists with its manifest it is reused; otherwise `build` writes into a
 temporary folder that is renamed into place only once complete, so a crash never leaves a half
 entry that a later trial would trust.
@@ -105,7 +105,7 @@ def file_lock(path: Path) -> Iterator[None]:
 # --------------------------------------------------------------------------- inspecting the cache
 
 # Stages the study writes; a cache may hold others (the command accepts those it finds).
-STAGES = ("base", "adapter", "merged", "onnx", "measure")
+STAGES = ("base", "rung", "adapter", "merged", "onnx", "measure")
 TMP_PREFIX = ".tmp-"
 LOCKS = ".locks"  # one empty file per entry ever built, locked while it is built
 # Incomplete or temporary folders younger than this may belong to a build still running.

@@ -23,10 +23,11 @@ from typing import Literal
 
 import torch
 
+from autotune.spaces.knobs import SCHEDULES
+
 LossSpan = Literal["completion_eos", "completion", "whole_text"]
 Schedule = Literal["one_cycle", "linear", "cosine", "constant"]
 LOSS_SPANS: tuple[str, ...] = ("completion_eos", "completion", "whole_text")
-SCHEDULES: tuple[str, ...] = ("one_cycle", "linear", "cosine", "constant")
 
 
 def encode(

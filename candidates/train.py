@@ -12,27 +12,59 @@ with the loss over the whole text a small model learns the phrases and collapses
 the peft model is created, because that is when the LoRA weights are initialised. Training time
 and peak memory are recorded with the adapter: on a GPU `torch.cuda.max_memory_allocated`, on a
 CPU the process's peak resident memory.
+
+A training may run in parts (the rungs of search/fidelity.py): `stop_at` ends a part at a step
+and saves a checkpoint (the adapter and the state of candidates/train_state.py); `resume`
+continues from one. A training run in parts ends with the adapter a straight one would make.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from autotune.candidates.batching import length_grouped_batches, pad_batch
 from autotune.candidates.data import Example
 from autotune.candidates.recipe import encode, make_schedule
+from autotune.candidates.train_loop import (
+    CheckpointHook,
+    StepHook,
+    TrainingDiverged,
+    run_steps,
+    tensors,
+)
+from autotune.candidates.train_state import Progress, load_state, save_state
+from autotune.candidates.training_model import (
+    TORCH_DTYPES,
+    autocast,
+    load_for_training,
+    peft_targets,
+    resolve_dtype,
+    training_device,
+)
 from autotune.evaluators.memory import PeakMemory
 
-TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+__all__ = [
+    "TORCH_DTYPES",
+    "CheckpointHook",
+    "StepHook",
+    "TrainParams",
+    "TrainResult",
+    "TrainingDiverged",
+    "checkpoint_steps",
+    "load_for_training",
+    "load_train_result",
+    "resolve_dtype",
+    "total_steps",
+    "train_adapter",
+    "training_device",
+]
+TRAIN_INFO = "autotune_train.json"
 
 
 @dataclass(frozen=True)
@@ -56,11 +88,18 @@ class TrainParams:
     lr_schedule: str = "constant"  # constant | one_cycle | linear | cosine (candidates/recipe.py)
     warmup_ratio: float = 0.03  # the schedule's warm-up share of the steps (not one_cycle)
     loss_span: str = "completion_eos"  # completion_eos | completion | whole_text
+    gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
+    max_grad_norm: float = 0.0  # clip the gradient norm to this; 0: no clipping
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay (torch's default)
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    max_steps: int | None = None  # optimiser steps; None: `epochs` of the training split
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """A trained adapter folder and how training went (`peak_mem_mb`: see the module doc)."""
+    """A trained adapter (or a checkpoint of one) and how training went (`peak_mem_mb`: see the
+    module doc). `steps` of `total_steps` ran; `seconds` over every part of the training."""
 
     path: Path
     train_loss: float
@@ -70,14 +109,25 @@ class TrainResult:
     checkpoint_losses: tuple[float, ...] = ()
     peak_mem_mb: float | None = None
     device: str = "cpu"
+    total_steps: int = 0
+    train_losses: tuple[float, ...] = ()  # per optimiser step
+    eval_losses: tuple[tuple[int, float], ...] = ()  # (step, eval loss) at each evaluation
+    resumed_from: int = 0  # the step of the checkpoint this part continued from
+
+    @property
+    def complete(self) -> bool:
+        return self.steps >= self.total_steps
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+def steps_per_epoch(params: TrainParams, examples: int) -> int:
+    return math.ceil(math.ceil(examples / params.batch_size) / params.gradient_accumulation_steps)
 
 
-# Called at each checkpoint with (checkpoint index, eval loss); may raise to stop the training.
-CheckpointHook = Callable[[int, float], None]
+def total_steps(params: TrainParams, examples: int) -> int:
+    """The optimiser steps of a training on `examples` training examples."""
+    if params.max_steps is not None:
+        return params.max_steps
+    return max(1, round(params.epochs * steps_per_epoch(params, examples)))
 
 
 def checkpoint_steps(total_steps: int, checkpoints: int) -> list[int]:
@@ -90,97 +140,6 @@ def len0(pair: tuple[list[int], list[int]]) -> int:
     return len(pair[0])
 
 
-def _tensors(encoded, indices: list[int], pad_id: int, device: str):
-    """(input ids, attention mask, labels) of the examples at `indices`, on `device`."""
-    rows = [encoded[i] for i in indices]
-    ids, mask = pad_batch([r[0] for r in rows], pad_id)
-    labels, _ = pad_batch([r[1] for r in rows], -100)
-    return ids.to(device), mask.to(device), labels.to(device)
-
-
-def peft_targets(names: tuple[str, ...]) -> list[str] | str:
-    """peft takes `all-linear` as a string, never inside a list."""
-    return "all-linear" if names == ("all-linear",) else list(names)
-
-
-def training_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def resolve_dtype(dtype: str) -> str:
-    """`auto` -> bf16 on a GPU that supports it, else fp32; other names unchanged."""
-    if dtype != "auto":
-        return dtype
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "fp32"
-
-
-def autocast(device: str, dtype: str) -> contextlib.AbstractContextManager:
-    """Mixed precision for the forward pass in a 16-bit compute dtype; nothing for fp32."""
-    if dtype == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device, dtype=TORCH_DTYPES[dtype])
-
-
-def load_for_training(
-    base_dir: Path, params: TrainParams, device: str, *, trust_remote_code: bool = False
-):
-    """The base model ready for peft: in the compute dtype (lora) or quantised to 4 bits (qlora)."""
-    from transformers import AutoModelForCausalLM
-
-    dtype = TORCH_DTYPES[params.dtype]
-    if params.method == "lora":
-        model = AutoModelForCausalLM.from_pretrained(
-            base_dir, dtype=dtype, trust_remote_code=trust_remote_code
-        ).to(device)
-        if params.gradient_checkpointing:
-            model.config.use_cache = False  # no key-value cache while recomputing activations
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
-        return model
-    if params.method != "qlora":
-        raise ValueError(f"unknown training method {params.method!r}; expected lora or qlora")
-    from peft import prepare_model_for_kbit_training
-    from transformers import BitsAndBytesConfig
-
-    quantization = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type=params.quant_type or "nf4",
-        bnb_4bit_use_double_quant=bool(params.double_quant),
-        bnb_4bit_compute_dtype=dtype,
-    )
-    model = AutoModelForCausalLM.from_pretrained(
-        base_dir,
-        dtype=dtype,
-        quantization_config=quantization,
-        device_map={"": device},
-        trust_remote_code=trust_remote_code,
-    )
-    keep_cpu_training_layout(model)
-    if params.gradient_checkpointing:
-        model.config.use_cache = False
-    return prepare_model_for_kbit_training(
-        model,
-        use_gradient_checkpointing=params.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
-    )
-
-
-def keep_cpu_training_layout(model) -> None:
-    """Stop bitsandbytes repacking 4-bit weights for CPU inference during training.
-
-    bitsandbytes 0.50, on a CPU with AVX512-BF16, repacks a 4-bit layer's weight the first time
-    the layer runs in eval mode without gradients (the checkpoint evaluations do) and keeps it
-    so; from then on the layer's backward returns no input gradient, and training silently stops
-    propagating through every quantised layer.
-    """
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-
-
 def completion_loss(
     model, encoded, batch_size: int, pad_id: int, device: str = "cpu", dtype: str = "fp32"
 ) -> float:
@@ -190,7 +149,7 @@ def completion_loss(
     with torch.no_grad(), autocast(device, dtype):
         for start in range(0, len(encoded), batch_size):
             indices = list(range(start, min(start + batch_size, len(encoded))))
-            ids, mask, labels = _tensors(encoded, indices, pad_id, device)
+            ids, mask, labels = tensors(encoded, indices, pad_id, device)
             n = int((labels[:, 1:] != -100).sum())
             total += model(input_ids=ids, attention_mask=mask, labels=labels).loss.item() * n
             count += n
@@ -207,14 +166,18 @@ def train_adapter(
     trust_remote_code: bool = False,
     checkpoints: int = 0,
     on_checkpoint: CheckpointHook | None = None,
+    on_step: StepHook | None = None,
+    stop_at: int | None = None,
+    resume: Path | None = None,
 ) -> TrainResult:
     """Train a LoRA (or QLoRA) adapter on `train` and save it (peft format) to `out`.
 
-    `evaluation` holds the examples the eval loss is taken on: at the end and, with
-    `checkpoints`, at that many evenly spaced steps (recorded, and passed to `on_checkpoint`,
-    which may stop training by raising). A small stratified subset ranks trainings as well as
-    the whole split at a fraction of the cost (search/stages.py passes
-    `strategy.checkpoint_examples` of them).
+    `evaluation` holds the examples the eval loss is taken on: at the end (of the part) and,
+    with `checkpoints`, at that many evenly spaced steps of the whole training (recorded, and
+    passed to `on_checkpoint`, which may stop training by raising). A small stratified subset
+    ranks trainings as well as the whole split at a fraction of the cost (search/stages.py
+    passes `strategy.checkpoint_examples` of them). With `stop_at` before the last step, `out`
+    holds a checkpoint that `resume` continues from.
     """
     device = training_device()
     with PeakMemory(device) as memory:
@@ -227,11 +190,14 @@ def train_adapter(
             device,
             trust_remote_code,
             checkpoints,
-            on_checkpoint,
+            (on_checkpoint, on_step),
+            (stop_at, resume),
         )
-    result = replace(result, peak_mem_mb=memory.peak_mb)
+    previous = load_train_result(resume).peak_mem_mb if resume is not None else None
+    peaks = [m for m in (memory.peak_mb, previous) if m is not None]
+    result = replace(result, peak_mem_mb=max(peaks) if peaks else None)
     info = {**asdict(result), "path": str(out), "params": asdict(params)}
-    (out / "autotune_train.json").write_text(json.dumps(info, indent=2))
+    (out / TRAIN_INFO).write_text(json.dumps(info, indent=2))
     return result
 
 
@@ -248,10 +214,16 @@ class _Training:
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+    params: TrainParams
 
-    def eval_loss(self, examples, params: TrainParams, device: str) -> float:
+    def eval_loss(self, device: str) -> float:
         return completion_loss(
-            self.model, examples, params.batch_size, self.pad_id, device, params.dtype
+            self.model,
+            self.encoded_eval,
+            self.params.batch_size,
+            self.pad_id,
+            device,
+            self.params.dtype,
         )
 
 
@@ -264,19 +236,40 @@ def _train(
     device: str,
     trust_remote_code: bool,
     checkpoints: int,
-    on_checkpoint: CheckpointHook | None,
+    hooks: tuple[CheckpointHook | None, StepHook | None],
+    part: tuple[int | None, Path | None],
 ) -> TrainResult:
     start = time.perf_counter()
+    (on_checkpoint, on_step), (stop_at, resume) = hooks, part
     training = _set_up(base_dir, train, evaluation, params, device, trust_remote_code)
+    progress = load_state(resume, training) if resume is not None else Progress()
+    resumed_from, before = progress.step, progress.seconds
+    end = min(stop_at or training.total_steps, training.total_steps)
     at_steps = checkpoint_steps(training.total_steps, checkpoints)
-    steps, losses, checkpoint_losses = _loop(training, params, device, at_steps, on_checkpoint)
-    eval_loss = training.eval_loss(training.encoded_eval, params, device)
-    training.model.save_pretrained(out)
-    tail = losses[-training.steps_per_epoch :]
-    seconds = time.perf_counter() - start
-    train_loss = sum(tail) / len(tail)
-    checkpoints_seen = tuple(checkpoint_losses)
-    return TrainResult(out, train_loss, eval_loss, steps, seconds, checkpoints_seen, None, device)
+    run_steps(training, params, device, progress, end, at_steps, on_checkpoint, on_step)
+    eval_loss = training.eval_loss(device)
+    if not progress.eval_losses or progress.eval_losses[-1][0] != end:
+        progress.eval_losses.append((end, eval_loss))
+    progress.seconds = before + time.perf_counter() - start
+    if end < training.total_steps:
+        save_state(out, training, progress)
+    else:
+        training.model.save_pretrained(out)
+    tail = progress.train_losses[-training.steps_per_epoch :]
+    return TrainResult(
+        out,
+        sum(tail) / len(tail),
+        eval_loss,
+        progress.step,
+        progress.seconds,
+        tuple(progress.checkpoint_losses),
+        None,
+        device,
+        training.total_steps,
+        tuple(progress.train_losses),
+        tuple(progress.eval_losses),
+        resumed_from,
+    )
 
 
 def _set_up(
@@ -287,7 +280,7 @@ def _set_up(
     device: str,
     trust_remote_code: bool,
 ) -> _Training:
-    """The base with its LoRA branches, the tokenised examples, AdamW and a one-cycle schedule."""
+    """The base with its LoRA branches, the tokenised examples, AdamW and the schedule."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer
 
@@ -315,13 +308,15 @@ def _set_up(
     encoded = [tokens(e) for e in train]
     # Sorted by length: the eval batches hold sequences of one length, with little padding.
     encoded_eval = sorted((tokens(e) for e in evaluation), key=len0)
-    steps_per_epoch = math.ceil(len(encoded) / params.batch_size)
-    total_steps = max(1, round(params.epochs * steps_per_epoch))
+    steps = total_steps(params, len(encoded))
     optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=params.learning_rate
+        [p for p in model.parameters() if p.requires_grad],
+        lr=params.learning_rate,
+        betas=(params.adam_beta1, params.adam_beta2),
+        weight_decay=params.weight_decay,
     )
     schedule = make_schedule(
-        optimizer, params.lr_schedule, params.learning_rate, total_steps, params.warmup_ratio
+        optimizer, params.lr_schedule, params.learning_rate, steps, params.warmup_ratio
     )
     # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
     scaler = torch.amp.GradScaler(device, enabled=params.dtype == "fp16")
@@ -330,54 +325,17 @@ def _set_up(
         pad_id,
         encoded,
         encoded_eval,
-        steps_per_epoch,
-        total_steps,
+        steps_per_epoch(params, len(encoded)),
+        steps,
         optimizer,
         schedule,
         scaler,
+        params,
     )
 
 
-def _loop(
-    training: _Training,
-    params: TrainParams,
-    device: str,
-    at_steps: list[int],
-    on_checkpoint: CheckpointHook | None,
-) -> tuple[int, list[float], list[float]]:
-    """Train for `total_steps` in length-grouped batches, taking the eval loss at `at_steps`;
-    the steps done, the training losses and the checkpoint losses."""
-    model, encoded = training.model, training.encoded
-    lengths = [len(ids) for ids, _ in encoded]
-    generator = torch.Generator().manual_seed(params.seed)
-    step, losses, checkpoint_losses = 0, [], []
-    while step < training.total_steps:
-        model.train()
-        for indices in length_grouped_batches(lengths, params.batch_size, generator):
-            ids, mask, labels = _tensors(encoded, indices, training.pad_id, device)
-            with autocast(device, params.dtype):
-                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} at step {step}")
-            training.scaler.scale(loss).backward()
-            training.scaler.step(training.optimizer)
-            training.scaler.update()
-            training.schedule.step()
-            training.optimizer.zero_grad()
-            losses.append(loss.item())
-            step += 1
-            if step in at_steps:
-                checkpoint_losses.append(training.eval_loss(training.encoded_eval, params, device))
-                if on_checkpoint is not None:
-                    on_checkpoint(len(checkpoint_losses) - 1, checkpoint_losses[-1])
-                model.train()
-            if step >= training.total_steps:
-                break
-    return step, losses, checkpoint_losses
-
-
 def load_train_result(path: Path) -> TrainResult:
-    info = json.loads((path / "autotune_train.json").read_text())
+    info = json.loads((path / TRAIN_INFO).read_text())
     return TrainResult(
         path,
         info["train_loss"],
@@ -387,4 +345,8 @@ def load_train_result(path: Path) -> TrainResult:
         tuple(info.get("checkpoint_losses", ())),
         info.get("peak_mem_mb"),
         info.get("device", "cpu"),
+        info.get("total_steps", info["steps"]),
+        tuple(info.get("train_losses", ())),
+        tuple(tuple(pair) for pair in info.get("eval_losses", ())),
+        info.get("resumed_from", 0),
     )

@@ -256,13 +256,21 @@ def accuracy_of(
     if labels:
         eos, _ = special_ids(loaded.path)
         predictions = score_labels(model, tokenizer, examples, labels, eos, label_texts, prompts)
-        figures = load_metric("classification").compute(
-            predictions=predictions, references=references, labels=labels
-        )
-        accuracy, macro_f1 = figures.pop("accuracy"), figures.pop("macro_f1")
-        return AccuracyResult(accuracy, macro_f1, predictions, references, figures)
+        return classification_result(predictions, references, labels)
     longest = max(len(tokenizer.encode(r)) for r in references)
     predictions = generate_greedy(model, tokenizer, examples, longest + 2, prompts)
     figures = load_metric(metric).compute(predictions=predictions, references=references)
     headline = next(iter(figures.values()))
     return AccuracyResult(float(headline), None, predictions, references, figures)
+
+
+def classification_result(
+    predictions: list[str], references: list[str], labels: list[str]
+) -> AccuracyResult:
+    """Label-scoring predictions scored by the shipped `classification` metric (also for
+    predictions gathered a slice at a time, as a raced measurement gathers them)."""
+    figures = load_metric("classification").compute(
+        predictions=predictions, references=references, labels=labels
+    )
+    accuracy, macro_f1 = figures.pop("accuracy"), figures.pop("macro_f1")
+    return AccuracyResult(accuracy, macro_f1, predictions, references, figures)

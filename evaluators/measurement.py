@@ -1,20 +1,32 @@
-"""One candidate's measurements, as the study records them and `autotune bench` reports them."""
+"""One candidate's measurements, as the study records them and `autotune bench` reports them.
+
+A measurement may be raced (search/racing.py): label scoring on growing prefixes of the eval
+split, with a rule that may stop it after one. A stopped measurement is partial: its accuracy
+covers the prefix only and its metrics name it `partial_accuracy`, so no reader takes it for
+the whole split's.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autotune.evaluators.accuracy import AccuracyResult, accuracy_of
+from autotune.evaluators.accuracy import (
+    AccuracyResult,
+    accuracy_of,
+    classification_result,
+    score_labels,
+)
 from autotune.evaluators.environment import describe
 from autotune.evaluators.examples import Example
 from autotune.evaluators.footprint import folder_size_mb
 from autotune.evaluators.latency import LatencyResult, latency_of
 from autotune.evaluators.memory import track_memory
-from autotune.evaluators.runtime import load_model
+from autotune.evaluators.runtime import LoadedModel, load_model, special_ids
 from autotune.evaluators.stats import quantile_interval, summarize
 from autotune.spaces import LatencySection
 
@@ -78,6 +90,10 @@ def latency_intervals(samples: dict[str, list[float]]) -> dict[str, float]:
 # The latency statistics that get a distribution-free interval (quantile of the repeats).
 INTERVAL_QUANTILES = {"p50": 0.5, "p90": 0.9}
 
+# Why to stop a raced measurement after `n` examples, from their per-example correctness and
+# the latency pass's figures; None: score on.
+StopRule = Callable[[int, list[bool], dict[str, float]], str | None]
+
 
 @dataclass
 class Benchmark:
@@ -90,8 +106,12 @@ class Benchmark:
     accuracy: AccuracyResult | None
     seconds: dict[str, float]
     environment: dict[str, Any]
+    examples: int = 0  # eval examples scored for accuracy
+    of: int = 0  # eval examples given
+    stopped: str = ""  # why a raced measurement stopped early (its accuracy is partial)
 
     def to_json(self) -> dict[str, Any]:
+        stopped = {"stopped": self.stopped} if self.stopped else {}
         return {
             "model_dir": str(self.model_dir),
             "target": self.target,
@@ -100,6 +120,8 @@ class Benchmark:
             "accuracy": self.accuracy.to_json() if self.accuracy else None,
             "seconds": self.seconds,
             "environment": self.environment,
+            "examples": {"scored": self.examples, "of": self.of},
+            **stopped,
         }
 
 
@@ -112,6 +134,8 @@ def benchmark(
     metric: str = "exact_match",
     environment: dict[str, Any] | None = None,
     label_texts: dict[str, str] | None = None,
+    stages: Sequence[int] = (),
+    stop: StopRule | None = None,
 ) -> Benchmark:
     """Latency (always) and accuracy (when examples are given) of an ORT-genai model folder;
     `environment` is the machine's `describe(target)` when the caller already has it;
@@ -119,9 +143,13 @@ def benchmark(
 
     One load of the model and one encoding of the eval prompts serve both: latency first (its
     task requests are the eval prompts), then accuracy. Memory figures cover the load and both.
+    With `stop`, label scoring is raced: after each of `stages` examples (those under the split's
+    size) `stop` may end it, leaving a partial measurement (`stopped` says why).
     """
     seconds: dict[str, float] = {}
     accuracy = None
+    stopped = ""
+    raced = [n for n in stages if 0 < n < len(examples or [])] if labels and stop else []
     prompts = [e.prompt for e in examples] if examples else []
     with track_memory(target) as memory:
         loaded = load_model(model_dir, target, settings.threads)
@@ -130,19 +158,71 @@ def benchmark(
         encoded = [loaded.encode(prompt) for prompt in prompts]
         latency = latency_of(loaded, prompts, settings, memory, encoded)
         seconds["latency"] = time.perf_counter() - start
-        if examples:
+        if examples and raced and labels and stop:
+            figures = flat_metrics(None, latency, model_dir, labels)
+            accuracy, stopped = race_labels(
+                loaded, examples, labels, label_texts, encoded, raced, stop, figures, seconds
+            )
+        elif examples:
             start = time.perf_counter()
             accuracy = accuracy_of(
                 loaded, examples, labels, metric=metric, label_texts=label_texts, prompts=encoded
             )
             seconds["accuracy"] = time.perf_counter() - start
         del loaded
+    metrics = flat_metrics(None if stopped else accuracy, latency, model_dir, labels)
+    if stopped and accuracy is not None:
+        metrics.update(partial_accuracy=accuracy.accuracy, partial_examples=len(accuracy.correct))
     return Benchmark(
         model_dir=Path(model_dir),
         target=target,
-        metrics=flat_metrics(accuracy, latency, model_dir, labels),
+        metrics=metrics,
         latency=latency,
         accuracy=accuracy,
         seconds=seconds,
         environment=environment or describe(target),
+        examples=len(accuracy.correct) if accuracy is not None else 0,
+        of=len(examples or []),
+        stopped=stopped,
     )
+
+
+def race_labels(
+    loaded: LoadedModel,
+    examples: list[Example],
+    labels: list[str],
+    label_texts: dict[str, str] | None,
+    prompts: list[list[int]],
+    stages: list[int],
+    stop: StopRule,
+    figures: dict[str, float],
+    seconds: dict[str, float],
+) -> tuple[AccuracyResult, str]:
+    """Label scoring a prefix at a time, `stop` asked after each of `stages` examples: the
+    accuracy so far, and why it stopped ("" once the whole split is scored, with the same result
+    `accuracy_of` gives). Scoring time goes to `seconds["accuracy"]`, the rule's to "racing"."""
+    eos, _ = special_ids(loaded.path)
+    references = [e.completion.strip() for e in examples]
+    predictions: list[str] = []
+    seconds["accuracy"] = seconds["racing"] = 0.0
+    for end in [*stages, len(examples)]:
+        start, begin = time.perf_counter(), len(predictions)
+        predictions += score_labels(
+            loaded.model,
+            loaded.tokenizer,
+            examples[begin:end],
+            labels,
+            eos,
+            label_texts,
+            prompts[begin:end],
+        )
+        seconds["accuracy"] += time.perf_counter() - start
+        if end == len(examples):
+            break
+        start = time.perf_counter()
+        correct = [p == r for p, r in zip(predictions, references, strict=False)]
+        why = stop(end, correct, figures)
+        seconds["racing"] += time.perf_counter() - start
+        if why:
+            return classification_result(predictions, references[:end], labels), why
+    return classification_result(predictions, references, labels), ""

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from autotune.reports.pareto import objective_bounds, scaled_hypervolume  # noqa: E402
 from autotune.reports.plot import COLORS, pareto_plot, save  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
+from autotune.reports.training import loss_curve_figure, trainings  # noqa: E402
 from autotune.spaces import Choices, Range  # noqa: E402
 
 # Knobs the parameter figure shows, in this order; other searched knobs fill in up to three.
@@ -25,8 +26,9 @@ KEY_KNOBS = ("lora_r", "learning_rate", "precision")
 
 
 def write_figures(results: RunResults, folder: Path) -> dict[str, Path]:
-    """Every figure of a run's report as a PNG in `folder`, by name."""
-    return {
+    """Every figure of a run's report as a PNG in `folder`, by name; the loss curves only when
+    a trial recorded one."""
+    figures = {
         "pareto": pareto_plot(
             results.space, results.candidates, results.selection, folder / "pareto.png"
         ),
@@ -34,6 +36,9 @@ def write_figures(results: RunResults, folder: Path) -> dict[str, Path]:
         "importances": save(importance_figure(results), folder / "importances.png"),
         "parameters": save(parameter_figure(results), folder / "parameters.png"),
     }
+    if any(t.train or t.eval for t in trainings(results)):
+        figures["loss_curves"] = save(loss_curve_figure(results), folder / "loss_curves.png")
+    return figures
 
 
 def hypervolume_history(results: RunResults) -> list[tuple[int, float]]:

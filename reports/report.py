@@ -14,6 +14,7 @@ from autotune.reports.document import Block, Bullets, Heading, Image, Table, Tex
 from autotune.reports.figures import importances
 from autotune.reports.pareto import Candidate
 from autotune.reports.results import RunResults
+from autotune.reports.training import training_blocks
 from autotune.spaces import Choices, Range, Space, fmt, metric_column, model_source
 
 
@@ -48,6 +49,7 @@ def report_blocks(
         Heading("What mattered"),
         *importance_blocks(results, figures),
         Image(figures["parameters"], "Objectives against the searched knobs"),
+        *training_blocks(results, figures),
         Heading("All trials"),
         Table(trial_columns(results, results.frame, everything=True)),
     ]

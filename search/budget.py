@@ -1,5 +1,10 @@
 """The study's budget, counted over every worker: exactly `trials` completed trials in the study.
 
+A configuration the sampler proposes again once a trial of it completed is not run again
+(`repeat_of`): in a small finite space TPE proposes its best points over and over, and those
+repeats, free from the cache, would fill the budget without teaching anything. Queued trials
+(siblings, retries, promotions) are never repeats.
+
 A worker starts a trial only while the completed trials and those running elsewhere leave room
 for it (`wait_for_room`); when two workers start one at the same moment and only one fits, the
 trial with the higher number yields (`surplus`): trial numbers are handed out by the storage, so
@@ -17,6 +22,16 @@ import optuna
 State = optuna.trial.TrialState
 POLL_S = 1.0
 SURPLUS = "not run: the study's budget was reached by trials of other workers"
+
+
+def repeat_of(trial: optuna.Trial) -> int | None:
+    """The completed trial whose parameters the sampler proposed again for `trial`, if any."""
+    if trial.storage.get_trial_system_attrs(trial._trial_id).get("fixed_params") is not None:
+        return None  # queued on purpose
+    for other in trial.study.get_trials(deepcopy=False, states=(State.COMPLETE,)):
+        if other.params == trial.params:
+            return other.number
+    return None
 
 
 def _counts(study: optuna.Study, before: int | None = None) -> tuple[int, int]:

@@ -28,6 +28,10 @@ class StudyEvents:
     def trial_done(self, number: int, seconds: dict[str, float], values: dict[str, float]) -> None:
         """Trial `number` completed: seconds per stage and its objective values."""
 
+    def training_step(self, step: int, total: int, loss: float, examples_per_s: float) -> None:
+        """The running trial's training finished optimiser step `step` of `total` (counted over
+        the whole training, rungs included) with this training loss and throughput."""
+
     def trial_pruned(self, number: int, reason: str) -> None:
         """Trial `number` was pruned, and why."""
 

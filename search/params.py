@@ -84,9 +84,15 @@ def train_params(values: dict[str, Any], space: Space) -> TrainParams:
         gradient_checkpointing=bool(values["gradient_checkpointing"]),
         quant_type=train.quant_type if qlora else None,
         double_quant=train.double_quant if qlora else None,
-        lr_schedule=train.lr_schedule,
-        warmup_ratio=train.warmup_ratio,
+        lr_schedule=values["lr_schedule"],
+        warmup_ratio=float(values["warmup_ratio"]),
         loss_span=train.loss_span,
+        gradient_accumulation_steps=int(values["gradient_accumulation_steps"]),
+        max_grad_norm=float(values["max_grad_norm"]),
+        weight_decay=float(values["weight_decay"]),
+        adam_beta1=float(values["adam_beta1"]),
+        adam_beta2=float(values["adam_beta2"]),
+        max_steps=None if values["max_steps"] is None else int(values["max_steps"]),
     )
 
 

@@ -36,10 +36,14 @@ def earlier_losses(study: optuna.Study, checkpoint: int, exclude: str = "") -> l
 
 
 def earlier_verdict(study: optuna.Study, adapter_key: str) -> str | None:
-    """'complete' when a trial with this adapter completed, else the reason one was pruned."""
+    """'complete' when a trial with this adapter completed (or was measured and lost the race),
+    else the reason one was pruned."""
     for trial in _trials(study, optuna.trial.TrialState.COMPLETE):
         if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key:
             return "complete"
+    for trial in _trials(study, optuna.trial.TrialState.PRUNED):
+        if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key and Attr.RACED in trial.user_attrs:
+            return "complete"  # its training finished; only its export lost the race
     for trial in _trials(study, optuna.trial.TrialState.PRUNED):
         if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key:
             return f"as trial {trial.number}: {trial.user_attrs.get(Attr.PRUNED, '')}"

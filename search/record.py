@@ -30,10 +30,14 @@ class Attr:
     MEASURED = "measured"  # how and where the figures were taken (settings, examples, machine)
     ADAPTER_KEY = "adapter_key"  # the training configuration's cache key
     CHECKPOINT_LOSSES = "checkpoint_losses"  # eval loss at each training checkpoint
+    RUNG = "rung"  # multi-fidelity: {reached, of, steps, losses, stopped} (search/fidelity.py)
+    LOSS_CURVE = "loss_curve"  # {"train": [[step, loss], ...], "eval": [[step, loss], ...]}
+    RACED = "raced"  # racing evaluation: {examples, of, dominated_by, reason} when it stopped
     TRAINED_HERE = "trained_here"  # this trial ran the training (not a cache hit)
     PRUNED = "pruned"  # why the trial was pruned
     ERROR = "error"  # why the trial failed
     SIBLING_OF = "sibling_of"  # the trial whose new adapter this one reuses
+    PROMOTED_FROM = "promoted_from"  # the paused trial whose training this one continues
     RETRY_OF = "retry_of"  # the interrupted trial this one runs again
     RETRIES = "retries"  # how many times this configuration was run again
     GAVE_UP = "gave_up"  # study attribute `gave_up:<n>`: trial n was not run again, and why
@@ -59,6 +63,9 @@ class TrialRecord:
     sibling_of: int | None = None
     retry_of: int | None = None
     worker: str = ""
+    adapter_key: str = ""  # the training's cache key: siblings and repeats share one training
+    loss_curve: dict[str, list[list[float]]] = field(default_factory=dict)  # train, eval
+    rung: dict[str, Any] = field(default_factory=dict)  # multi-fidelity: how far it trained
 
     @property
     def complete(self) -> bool:
@@ -110,6 +117,9 @@ class TrialRecord:
             sibling_of=attrs.get(Attr.SIBLING_OF),
             retry_of=attrs.get(Attr.RETRY_OF),
             worker=attrs.get(Attr.WORKER, ""),
+            adapter_key=attrs.get(Attr.ADAPTER_KEY, ""),
+            loss_curve=dict(attrs.get(Attr.LOSS_CURVE) or {}),
+            rung=dict(attrs.get(Attr.RUNG) or {}),
         )
 
 

@@ -50,8 +50,17 @@ def sibling_params(space: Space, params: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def enqueue_siblings(study: optuna.Study, space: Space, trial: optuna.Trial) -> int:
-    """Queue the siblings of `trial`; Optuna skips any already queued or run. How many."""
-    siblings = sibling_params(space, trial.params)
+    """Queue the siblings of `trial` but those already queued, running or completed (a pruned
+    trial with a sibling's parameters, paused before its training finished, is no sibling);
+    how many were queued."""
+    State = optuna.trial.TrialState
+    taken = [
+        t.system_attrs.get("fixed_params", t.params)
+        for t in study.get_trials(
+            deepcopy=False, states=(State.COMPLETE, State.WAITING, State.RUNNING)
+        )
+    ]
+    siblings = [params for params in sibling_params(space, trial.params) if params not in taken]
     for params in siblings:
-        study.enqueue_trial(params, user_attrs={Attr.SIBLING_OF: trial.number}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={Attr.SIBLING_OF: trial.number})
     return len(siblings)

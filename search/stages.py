@@ -21,11 +21,13 @@ from autotune.candidates.cache import digest
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.subset import stratified_take
-from autotune.candidates.train import TrainParams, load_train_result, train_adapter
+from autotune.candidates.train import TrainParams, load_train_result, total_steps, train_adapter
 from autotune.evaluators.accuracy import metric_location
 from autotune.evaluators.environment import EXPORT_TOOLS, TRAINING_TOOLS, tools
 from autotune.evaluators.measurement import benchmark
+from autotune.search.fidelity import promoted_through, train_in_rungs
 from autotune.search.pruning import MedianRule, earlier_verdict
+from autotune.search.racing import Raced, Racer
 from autotune.search.record import Attr
 from autotune.search.run import Run
 
@@ -56,11 +58,23 @@ def export_key(merged: str, exporting: ExportParams, versions: dict[str, str]) -
 
 
 def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[str, Path]:
-    """The adapter's key and folder. A new training may be pruned at its checkpoints (see
-    search/pruning.py); a configuration pruned before is pruned again without training."""
+    """The adapter's key and folder: trained in rungs by successive halving (search/fidelity.py,
+    the default), or straight and perhaps pruned at its checkpoints by the median rule
+    (search/pruning.py), where a configuration pruned before is pruned again without training."""
     key = adapter_key(run.base.key, run.train_identity, training, run.versions)
     trial.set_user_attr(Attr.ADAPTER_KEY, key)
     strategy = run.space.strategy
+    if strategy.fidelity is not None:
+        return key, train_in_rungs(
+            trial,
+            key,
+            total_steps(training, len(run.dataset.train)),
+            strategy.fidelity,
+            run.cache.get_or_build,
+            lambda out, stop, resume: train_part(run, training, trial, out, stop, resume),
+            settled=earlier_verdict(trial.study, key) == "complete",
+            promoted_through=promoted_through(trial.study, trial),
+        )
     verdict = earlier_verdict(trial.study, key) if strategy.prune else None
     if verdict not in (None, "complete"):
         raise optuna.TrialPruned(f"pruned before, {verdict}")
@@ -69,26 +83,45 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
         rule = MedianRule(
             trial, key, strategy.checkpoints, strategy.prune_after, strategy.prune_from
         )
-
-    def train(out: Path) -> None:
-        trial.set_user_attr(Attr.TRAINED_HERE, True)  # not a cached adapter, nor another worker's
-        train_adapter(
-            run.base.path,
-            run.dataset.train,
-            stratified_take(run.dataset.eval, strategy.checkpoint_examples),
-            training,
-            out,
-            trust_remote_code=run.space.model.trust_remote_code,
-            checkpoints=strategy.checkpoints if strategy.prune else 0,  # they serve pruning only
-            on_checkpoint=rule,
-        )
-
-    path = run.cache.get_or_build("adapter", key, train)
+    path = run.cache.get_or_build(
+        "adapter", key, lambda out: train_part(run, training, trial, out, rule=rule)
+    )
     cached = not trial.user_attrs.get(Attr.TRAINED_HERE)
     if cached and rule is not None:  # judged like a new training: the cache decides nothing
         for index, loss in enumerate(load_train_result(path).checkpoint_losses):
             rule(index, loss)
     return key, path
+
+
+def train_part(
+    run: Run,
+    training: TrainParams,
+    trial: optuna.Trial,
+    out: Path,
+    stop: int | None = None,
+    resume: Path | None = None,
+    rule: MedianRule | None = None,
+) -> None:
+    """Train the adapter (or the part up to step `stop`, continuing from `resume`) into `out`.
+
+    The median rule's checkpoints are taken when it judges, and in a rung training that stops
+    nothing (`fidelity.stop: false`), whose losses are then a ground truth for both rules."""
+    strategy = run.space.strategy
+    trial.set_user_attr(Attr.TRAINED_HERE, True)  # not a cached adapter, nor another worker's
+    recording = strategy.fidelity is not None and not strategy.fidelity.stop
+    train_adapter(
+        run.base.path,
+        run.dataset.train,
+        stratified_take(run.dataset.eval, strategy.checkpoint_examples),
+        training,
+        out,
+        trust_remote_code=run.space.model.trust_remote_code,
+        checkpoints=strategy.checkpoints if rule is not None or recording else 0,
+        on_checkpoint=rule,
+        on_step=run.events.training_step,
+        stop_at=stop,
+        resume=resume,
+    )
 
 
 def make_merged(run: Run, adapter: str, adapter_dir: Path, dtype: str) -> tuple[str, Path]:
@@ -129,8 +162,13 @@ def measurement_key(run: Run, onnx: str) -> str:
     )
 
 
-def make_measurement(run: Run, onnx: str, onnx_dir: Path) -> dict[str, Any]:
-    """The candidate's figures (measurement.json), measured once per model, settings and machine."""
+def make_measurement(
+    run: Run, onnx: str, onnx_dir: Path, race: Racer | None = None
+) -> dict[str, Any]:
+    """The candidate's figures (measurement.json), measured once per model, settings and machine.
+
+    With `race` (search/racing.py) a measurement not cached yet is raced; one that stops raises
+    `Raced` with its partial figures, which never enter the cache (the build's folder goes)."""
     space = run.space
     metric_module = metric_location(space.data.metric, space.root)
     key = measurement_key(run, onnx)
@@ -145,7 +183,11 @@ def make_measurement(run: Run, onnx: str, onnx_dir: Path) -> dict[str, Any]:
             str(metric_module),
             environment=run.environment,
             label_texts=run.dataset.label_texts,
+            stages=race.stages if race else (),
+            stop=race,
         )
+        if result.stopped and race is not None and race.verdict is not None:
+            raise Raced(result.to_json(), race.verdict)
         (out / MEASUREMENT).write_text(json.dumps(result.to_json(), indent=2))
 
     path = run.cache.get_or_build("measure", key, measure)

@@ -19,6 +19,7 @@ import optuna
 from autotune.candidates.cache import digest
 from autotune.errors import UsageError
 from autotune.search.budget import SURPLUS, wait_for_room
+from autotune.search.fidelity import promote_paused, proposed_again
 from autotune.search.record import Attr
 from autotune.search.run import Run
 from autotune.search.samplers import make_sampler, sampler_seed
@@ -147,6 +148,15 @@ class Outcome:
         return None
 
 
+def promote(run: Run, study: optuna.Study, idle: bool = False) -> None:
+    """Queue the paused trainings that now rank within their rung's share, or with `idle` (the
+    last trial built nothing new) the best paused one (search/fidelity.py)."""
+    fidelity = run.space.strategy.fidelity
+    if fidelity is not None and fidelity.stop:
+        for number in promote_paused(study, fidelity, idle):
+            run.events.note(f"  trial {number}'s training goes on from its rung checkpoint")
+
+
 def run_study(
     run: Run,
     study: optuna.Study,
@@ -169,14 +179,17 @@ def run_study(
         outcome.failures_in_a_row = (
             outcome.failures_in_a_row + 1 if trial.state == state.FAIL else 0
         )
-        outcome.pruned_in_a_row = outcome.pruned_in_a_row + 1 if trial.state == state.PRUNED else 0
+        in_vain = trial.state == state.PRUNED and Attr.RACED not in trial.user_attrs
+        outcome.pruned_in_a_row = outcome.pruned_in_a_row + 1 if in_vain else 0
         if trial.state == state.FAIL:
             outcome.last_error = trial.user_attrs.get(Attr.ERROR, "")
         outcome.completed = count(study, state.COMPLETE)
         run.events.completed(outcome.completed, trials)
+        promote(run, study, idle=proposed_again(study, trial))
         if outcome.stop_reason(run.space.strategy) or not wait_for_room(study, trials, tidy):
             study.stop()
 
+    promote(run, study)  # paused trainings a resumed or joined study may go on with
     if wait_for_room(study, trials, tidy):
         study.optimize(
             objective(run, trials, tidy),

@@ -18,9 +18,12 @@ import optuna
 
 from autotune.candidates.export_summary import read_summary
 from autotune.candidates.train import TrainResult, load_train_result
+from autotune.search.budget import repeat_of
 from autotune.search.derived import derived_metrics
 from autotune.search.events import StudyEvents
+from autotune.search.fidelity import loss_curve
 from autotune.search.params import export_params, suggest, train_params
+from autotune.search.racing import Raced, racer, record_raced
 from autotune.search.record import Attr, TrialRecord, reference_record
 from autotune.search.run import Run
 from autotune.search.siblings import enqueue_siblings
@@ -49,6 +52,8 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     space = run.space
     values = suggest(trial, space)
     trial.set_user_attr(Attr.PARAMS, values)
+    if (earlier := repeat_of(trial)) is not None:  # not run again (search/budget.py)
+        raise optuna.TrialPruned(f"a repeat of trial {earlier}: its figures stand")
     training, exporting = train_params(values, space), export_params(values, run.target)
     seconds: dict[str, float] = {}
     run.events.trial_started(trial.number, values)
@@ -62,7 +67,11 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     with timed(seconds, "export", run.events):
         onnx_key, onnx_dir = make_onnx(run, merged_key, merged, exporting)
     with timed(seconds, "measure", run.events):
-        measurement = make_measurement(run, onnx_key, onnx_dir)
+        try:  # a label-scoring candidate may stop early, dominated (search/racing.py)
+            measurement = make_measurement(run, onnx_key, onnx_dir, racer(run, trial.study))
+        except Raced as raced:
+            measured = how_measured(run, raced.measurement, onnx_dir)
+            raise record_raced(trial, run, raced, seconds, measured, onnx_dir) from None
 
     with timed(seconds, "derive", run.events, "derived figures"):
         derived = derived_metrics(
@@ -91,6 +100,7 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
         measured=how_measured(run, measurement, onnx_dir),
     )
     trial.set_user_attr(Attr.CHECKPOINT_LOSSES, list(trained.checkpoint_losses))
+    trial.set_user_attr(Attr.LOSS_CURVE, loss_curve(trained))
     save_record(trial, run, record, measurement)
     result = {name: space.metric(record.metrics, name) for name in space.objectives}
     run.events.trial_done(trial.number, seconds, result)

@@ -19,6 +19,7 @@ ALL_PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 METHODS = ("lora", "qlora")
 # The builder's int4 quantisation algorithms (option `algo_config`, onnxruntime-genai 0.18). The
 # `_last` / `_mixed` ones keep the LM head (and for `_mixed` the most sensitive layers) at int8.
+SCHEDULES = ("one_cycle", "linear", "cosine", "constant")
 INT4_ALGOS = ("default", "rtn", "k_quant", "rtn_last", "k_quant_last", "k_quant_mixed")
 
 
@@ -92,6 +93,60 @@ KNOBS: dict[str, KnobDef] = {
     "gradient_checkpointing": KnobDef(
         bool, "train", "recompute activations to save memory", "true or false"
     ),
+    "gradient_accumulation_steps": KnobDef(
+        Annotated[int, Field(ge=1)],
+        "train",
+        "micro-batches per optimiser step (an effective batch of batch_size times this)",
+        "a positive integer",
+        ranged=True,
+        integer=True,
+    ),
+    "max_grad_norm": KnobDef(
+        Annotated[float, Field(ge=0)],
+        "train",
+        "clip the gradient norm to this before each step (Olive's example: 0.3); 0: no clipping",
+        "a number >= 0",
+        ranged=True,
+    ),
+    "weight_decay": KnobDef(
+        Annotated[float, Field(ge=0, le=1)],
+        "train",
+        "AdamW's decoupled weight decay on the LoRA weights (default 0.01)",
+        "a number in [0, 1]",
+        ranged=True,
+    ),
+    "warmup_ratio": KnobDef(
+        Annotated[float, Field(ge=0, lt=1)],
+        "train",
+        "share of the steps the learning rate rises from zero (not one_cycle; default 0.03)",
+        "a number in [0, 1)",
+        ranged=True,
+    ),
+    "lr_schedule": KnobDef(
+        Literal[SCHEDULES], "train", "the learning-rate schedule (candidates/recipe.py)"
+    ),
+    "adam_beta1": KnobDef(
+        Annotated[float, Field(ge=0, lt=1)],
+        "train",
+        "AdamW's first-moment decay (default 0.9)",
+        "a number in [0, 1)",
+        ranged=True,
+    ),
+    "adam_beta2": KnobDef(
+        Annotated[float, Field(ge=0, lt=1)],
+        "train",
+        "AdamW's second-moment decay (default 0.999)",
+        "a number in [0, 1)",
+        ranged=True,
+    ),
+    "max_steps": KnobDef(
+        Annotated[int, Field(ge=1)],
+        "train",
+        "optimiser steps of the training, instead of `epochs` (Olive's example: 10)",
+        "a positive integer",
+        ranged=True,
+        integer=True,
+    ),
     "precision": KnobDef(Literal[ALL_PRECISIONS], "export", "the ONNX model's weight precision"),
     "int4_block_size": KnobDef(
         Literal[16, 32, 64, 128, 256], "export", "int4 quantisation block size (builder default 32)"
@@ -120,7 +175,19 @@ EXPORT_KNOBS = tuple(name for name, knob in KNOBS.items() if knob.stage == "expo
 # Knobs that exist only for an int4 export.
 INT4_KNOBS = tuple(name for name in EXPORT_KNOBS if name.startswith("int4_"))
 # Training settings that may be fixed in `train` or searched in `search` (one or the other).
-TRAIN_KNOBS = ("method", "batch_size", "gradient_checkpointing")
+TRAIN_KNOBS = (
+    "method",
+    "batch_size",
+    "gradient_checkpointing",
+    "gradient_accumulation_steps",
+    "max_grad_norm",
+    "weight_decay",
+    "warmup_ratio",
+    "lr_schedule",
+    "adam_beta1",
+    "adam_beta2",
+    "max_steps",
+)
 
 
 class Strict(BaseModel):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from autotune.errors import AutotuneError
-from autotune.spaces.knobs import EXPORT_KNOBS, Choices, Strict
+from autotune.spaces.knobs import EXPORT_KNOBS, SCHEDULES, Choices, Strict
 from autotune.spaces.metrics import STATS, metric_column, metric_value
 
 TARGETS = ("cpu", "cuda")
@@ -149,9 +149,18 @@ class TrainSection(Strict):
     # The recipe (candidates/recipe.py): the learning-rate schedule and its warm-up share, and
     # which tokens the loss counts. The default, a constant rate after 3% warm-up, measured best
     # of six recipes on SmolLM2 (bench/recipes.py, README).
-    lr_schedule: Literal["one_cycle", "linear", "cosine", "constant"] = "constant"
+    lr_schedule: Literal[SCHEDULES] = "constant"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
     loss_span: Literal["completion_eos", "completion", "whole_text"] = "completion_eos"
+    # The optimiser's settings, as Olive's example passes them in `training_args` (each may be
+    # searched instead; spaces/knobs.py has their help): micro-batches per step, gradient-norm
+    # clipping (0: none), AdamW's weight decay and betas, and a step count that replaces epochs.
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.01, ge=0, le=1)
+    adam_beta1: float = Field(0.9, ge=0, lt=1)
+    adam_beta2: float = Field(0.999, ge=0, lt=1)
+    max_steps: int | None = Field(None, ge=1)
 
     @field_validator("target_modules", mode="before")
     @classmethod
@@ -199,6 +208,37 @@ class LatencySection(Strict):
         return self
 
 
+class RacingSection(Strict):
+    """Racing evaluation (search/racing.py): a label-scoring candidate's accuracy is taken on
+    these growing prefixes of the eval split first, and it stops after one of them once a
+    finished trial clearly beats it; only candidates still in the race are scored on all."""
+
+    # Fewer than 6 examples can never separate two candidates (McNemar needs 6 discordant).
+    stages: list[int] = Field(default_factory=lambda: [64, 256], min_length=1)
+
+    @field_validator("stages")
+    @classmethod
+    def _growing(cls, value: list[int]) -> list[int]:
+        if value[0] < 6 or any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError(f"expected growing example counts of at least 6, got {value}")
+        return value
+
+
+class FidelitySection(Strict):
+    """Successive halving on training steps (search/fidelity.py): a training runs in `rungs`
+    parts, the last ending at the full step count and each earlier one `eta` times shorter than
+    the next; at the end of each part only the best 1/eta by eval loss go on."""
+
+    rungs: int = Field(3, ge=2, le=6)
+    eta: int = Field(3, ge=2, le=10)
+    # The first rung ranks this many configurations before the best goes on (cheap to screen);
+    # on later rungs the best so far goes on at once, so that a first candidate finishes early.
+    screen: int = Field(3, ge=1)
+    # false: every training runs through all its rungs, nothing is stopped, and the median
+    # rule's checkpoint losses are recorded too (the ground truth of bench/search_efficiency.py).
+    stop: bool = True
+
+
 class StrategySection(Strict):
     """How the study spends its budget: sampler, precision siblings, early stopping, failures."""
 
@@ -206,8 +246,12 @@ class StrategySection(Strict):
     # Export knobs whose other values are queued as sibling trials each time a new adapter is
     # trained (they reuse it); None: every export knob the space searches; []: no siblings.
     expand: list[str] | None = None
-    # Stop a training whose eval loss at a checkpoint (from `prune_from` on) is worse than the
-    # median of earlier trainings at that checkpoint, once `prune_after` trainings completed.
+    # Multi-fidelity trainings (successive halving on the steps); null: every training runs to
+    # its end, and `prune` may stop hopeless ones by the median rule instead.
+    fidelity: FidelitySection | None = Field(default_factory=FidelitySection)
+    # Without `fidelity`: stop a training whose eval loss at a checkpoint (from `prune_from` on)
+    # is worse than the median of earlier trainings at that checkpoint, once `prune_after`
+    # trainings completed.
     prune: bool = True
     checkpoints: int = Field(3, ge=1, le=20)
     # The eval loss (at checkpoints and at the end of training) is taken on this many eval
@@ -225,6 +269,8 @@ class StrategySection(Strict):
     # A trial whose process died (killed, out of memory) runs again at most this many times;
     # then it stays failed, "gave up after N retries".
     max_retries: int = Field(2, ge=0)
+    # Racing evaluation of label-scoring candidates; null: every candidate scored on all.
+    racing: RacingSection | None = Field(default_factory=RacingSection)
 
     @field_validator("expand")
     @classmethod

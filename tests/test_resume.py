@@ -7,6 +7,7 @@ training takes seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ FAST = {
     "data": {"eval_fraction": 0.02},
     "train": {"epochs": 0.1},
     "latency": {"repeats": 3},
-    "strategy": {"expand": [], "checkpoints": 1, "prune": False},
+    "strategy": {"expand": [], "checkpoints": 1, "prune": False, "fidelity": None},
 }
 
 
@@ -38,9 +39,9 @@ def command(space: Path, out: Path, cache: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def build_folders(cache: Path) -> set[Path]:
-    """The adapter build folders (`.tmp-<key>-<hex>`) in the cache now."""
-    folder = cache / "adapter"
+def build_folders(cache: Path, stage: str = "adapter") -> set[Path]:
+    """The build folders (`.tmp-<key>-<hex>`) of a stage in the cache now."""
+    folder = cache / stage
     if not folder.is_dir():
         return set()
     return {p for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)}
@@ -103,6 +104,50 @@ def test_kill_during_training_then_the_same_command_finishes_the_study(write_spa
     adapter = cache / "adapter" / key
     assert (adapter / MANIFEST).is_file() and (adapter / MANIFEST).stat().st_mtime > killed_at
     assert retry.user_attrs["seconds"]["train"] > 0.5
+
+
+def test_kill_during_a_rung_continuation_resumes_from_the_rung_checkpoint(write_space, tmp_path):
+    # Two rungs: the first ends at a third of the epoch and is saved as a `rung` cache entry;
+    # the kill comes while the second part (the continuation) builds the adapter.
+    fidelity = {"rungs": 2, "eta": 3, "screen": 1}  # the first training goes on at once
+    changes = {"train": {"epochs": 1}, "data": {**FAST["data"], "max_train": 1200}}
+    space = write_space({**FAST, **changes, "strategy": {**FAST["strategy"], "fidelity": fidelity}})
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    argv = command(space, out, cache, "--trials", "1")
+    with (tmp_path / "killed.log").open("w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            build = wait_for_training(proc, cache)
+            time.sleep(0.3)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    killed_at = time.time()
+    assert build.is_dir(), "the continuation finished before the kill"
+    (rung,) = [p for p in (cache / "rung").iterdir() if (p / MANIFEST).is_file()]
+    rung_manifest = (rung / MANIFEST).read_text()
+    assert (rung / "training_state.pt").is_file()  # optimiser and schedule saved with it
+
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = trials(out)
+    assert after[0].state == optuna.trial.TrialState.FAIL
+    assert after[0].user_attrs["error"].startswith("interrupted")
+    (retry,) = [t for t in after.values() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert retry.user_attrs.get("retry_of") == 0
+    assert (
+        retry.user_attrs[Attr.RUNG]["reached"] == 2 and not retry.user_attrs[Attr.RUNG]["stopped"]
+    )
+    # The first rung was not trained again: its entry is the one the killed run saved, and the
+    # adapter was trained from its step on.
+    assert (rung / MANIFEST).read_text() == rung_manifest
+    assert [p for p in (cache / "rung").iterdir() if (p / MANIFEST).is_file()] == [rung]
+    adapter = cache / "adapter" / retry.user_attrs[Attr.ADAPTER_KEY]
+    assert (adapter / MANIFEST).stat().st_mtime > killed_at
+    trained = json.loads((adapter / "autotune_train.json").read_text())
+    first_end = retry.user_attrs[Attr.RUNG]["ends"][0]
+    assert trained["resumed_from"] == first_end > 0
+    assert trained["steps"] == trained["total_steps"] == retry.user_attrs[Attr.RUNG]["ends"][1]
 
 
 def test_a_second_process_on_the_same_run_folder_is_refused(write_space, tmp_path):

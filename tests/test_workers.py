@@ -7,6 +7,7 @@ naming one storage and study and, as on a shared NFS folder, one stage cache.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ FAST = {
     "data": {"eval_fraction": 0.02},
     "train": {"epochs": 0.1, "threads": 1},
     "latency": {"repeats": 3},
-    "strategy": {"expand": [], "checkpoints": 1, "prune": False},
+    "strategy": {"expand": [], "checkpoints": 1, "prune": False, "fidelity": None},
     "budget": {"trials": BUDGET},
 }
 
@@ -114,6 +115,42 @@ def test_workers_on_one_postgres_study_complete_exactly_the_budget(
     # Every worker's report is the whole study's.
     for i in range(count):
         assert reported_complete(tmp_path / f"run{i}") == BUDGET
+
+
+def test_workers_rank_their_rungs_in_the_shared_postgres_study(postgres_url, write_space, tmp_path):
+    """Successive halving across two workers: a training is ranked at its rung among the
+    configurations both workers brought there, read from the shared storage."""
+    strategy = {**FAST["strategy"], "fidelity": {"rungs": 2, "eta": 2}}
+    space = write_space({**FAST, "strategy": strategy, "budget": {"trials": 6}})
+    cache, study = tmp_path / "cache", "workers-rungs"
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    procs = [
+        start(worker(space, postgres_url, study, tmp_path / f"run{i}", cache), log)
+        for i, log in enumerate(logs)
+    ]
+    finish(procs, logs)
+    trials = load(postgres_url, study)
+    assert sum(t.state == State.COMPLETE for t in trials) == 6
+    for trial in trials:
+        rung = trial.user_attrs.get(Attr.RUNG) or {}
+        if trial.state == State.COMPLETE:
+            assert rung["reached"] == rung["of"] == 2 and not rung["stopped"]
+    paused = [t for t in trials if t.state == State.PRUNED and t.user_attrs[Attr.RUNG]["stopped"]]
+    assert paused, "no training was stopped at its first rung"
+    worker_of = {t.user_attrs[Attr.ADAPTER_KEY]: t.user_attrs[Attr.WORKER] for t in trials}
+    ranked_with_the_other = 0
+    for trial in paused:
+        # "ranks R of N there": N counts every configuration at the rung, both workers'
+        ranked = int(re.search(r"ranks \d+ of (\d+)", trial.user_attrs[Attr.RUNG]["stopped"])[1])
+        earlier = [t for t in trials if t.number < trial.number and Attr.RUNG in t.user_attrs]
+        theirs = {
+            t.user_attrs[Attr.ADAPTER_KEY]
+            for t in earlier
+            if worker_of[t.user_attrs[Attr.ADAPTER_KEY]] != trial.user_attrs[Attr.WORKER]
+        }
+        assert ranked >= 2
+        ranked_with_the_other += bool(theirs)
+    assert ranked_with_the_other, "no stopped training was ranked with the other worker's"
 
 
 def wait_for_running_trial(

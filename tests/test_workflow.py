@@ -155,6 +155,7 @@ def test_three_real_trials_end_to_end(write_space, shared_cache, tmp_path):
         "train": {"epochs": 1},
         "latency": {"repeats": 5},
         "constraints": {"accuracy": ">= 0"},
+        "strategy": {"fidelity": None},  # the first training to its end (rungs: test_fidelity)
     }
     space = write_space(changes)
     out = tmp_path / "run"
@@ -258,6 +259,7 @@ def test_a_qlora_study_end_to_end(write_space, shared_cache, tmp_path):
         },
         "latency": {"repeats": 3, "warmup": 1},
         "constraints": {"accuracy": ">= 0"},
+        "strategy": {"fidelity": None},
     }
     out = tmp_path / "run"
     result = run_autotune(write_space(changes), out, shared_cache, "--trials", "2")
@@ -328,7 +330,9 @@ def test_a_study_makes_no_network_access(write_space, shared_cache, tmp_path):
 def test_the_tiny_space_learns_the_task(write_space, shared_cache, tmp_path):
     """One full trial of the embedded space, at a known good setting, is well above chance."""
     search = {"lora_r": 32, "learning_rate": 1.4e-3, "precision": "int8"}
-    space = write_space({"search": search, "latency": {"repeats": 3}})
+    # one configuration: nothing for successive halving to rank it against
+    changes = {"search": search, "latency": {"repeats": 3}, "strategy": {"fidelity": None}}
+    space = write_space(changes)
     result = run_autotune(space, tmp_path / "run", shared_cache, "--trials", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     selection = json.loads((tmp_path / "run" / "selected" / "selection.json").read_text())
