@@ -61,6 +61,22 @@ def wait_for_training(proc: subprocess.Popen, cache: Path, after: Path | None = 
     raise AssertionError("no training started within 300 s")
 
 
+def kill_during_training(
+    argv: list[str], cache: Path, log: Path, after_s: float, after: Path | None = None
+) -> Path:
+    """Run `argv`, send SIGKILL `after_s` seconds into an adapter build (one that starts after
+    `after` exists, if given); the build folder."""
+    with log.open("w") as output:
+        proc = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            build = wait_for_training(proc, cache, after=after)
+            time.sleep(after_s)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return build
+
+
 def trials(out: Path) -> dict[int, optuna.trial.FrozenTrial]:
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
     return {t.number: t for t in study.get_trials()}
@@ -69,14 +85,8 @@ def trials(out: Path) -> dict[int, optuna.trial.FrozenTrial]:
 def test_kill_during_training_then_the_same_command_finishes_the_study(write_space, tmp_path):
     space, out, cache = write_space(FAST), tmp_path / "run", tmp_path / "cache"
     argv = command(space, out, cache, "--trials", "2")
-    with (tmp_path / "killed.log").open("w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            build = wait_for_training(proc, cache, after=out / "trials" / "0" / "metrics.json")
-            time.sleep(0.5)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    first_done = out / "trials" / "0" / "metrics.json"
+    build = kill_during_training(argv, cache, tmp_path / "killed.log", 0.5, first_done)
     killed_at = time.time()
     assert build.is_dir(), "the training finished before the kill"
     before = trials(out)
@@ -114,14 +124,7 @@ def test_kill_during_a_rung_continuation_resumes_from_the_rung_checkpoint(write_
     space = write_space({**FAST, **changes, "strategy": {**FAST["strategy"], "fidelity": fidelity}})
     out, cache = tmp_path / "run", tmp_path / "cache"
     argv = command(space, out, cache, "--trials", "1")
-    with (tmp_path / "killed.log").open("w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            build = wait_for_training(proc, cache)
-            time.sleep(0.3)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    build = kill_during_training(argv, cache, tmp_path / "killed.log", 0.3)
     killed_at = time.time()
     assert build.is_dir(), "the continuation finished before the kill"
     (rung,) = [p for p in (cache / "rung").iterdir() if (p / MANIFEST).is_file()]
