@@ -28,7 +28,7 @@ def test_nan_loss_and_export_error_fail_their_trials_only(
         },
         "constraints": {"accuracy": ">= 0", "e2e_ms": None},
         "latency": {"repeats": 3},
-        "strategy": {"sampler": "grid", "expand": [], "prune": False},
+        "strategy": {"sampler": "grid", "expand": [], "prune": False, "fidelity": None},
     }
     real_export = export.export_onnx
 
