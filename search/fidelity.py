@@ -50,8 +50,15 @@ def rung_key(adapter: str, end: int) -> str:
 def rung_losses(study: optuna.Study, rung: int, exclude: str = "") -> dict[str, float]:
     """The eval loss at `rung` of each training configuration that reached it (but `exclude`),
     by adapter key, from every trial of the study in any state."""
+    return losses_at(study.get_trials(deepcopy=False), rung, exclude)
+
+
+def losses_at(
+    trials: list[optuna.trial.FrozenTrial], rung: int, exclude: str = ""
+) -> dict[str, float]:
+    """`rung_losses` over trials already read from the storage."""
     losses: dict[str, float] = {}
-    for trial in study.get_trials(deepcopy=False):
+    for trial in trials:
         key = trial.user_attrs.get(Attr.ADAPTER_KEY)
         reached = (trial.user_attrs.get(Attr.RUNG) or {}).get("losses") or []
         if key and key != exclude and rung < len(reached):
@@ -144,7 +151,11 @@ def promoted_through(study: optuna.Study, trial: optuna.Trial) -> int:
     paused = trial.user_attrs.get(Attr.PROMOTED_FROM)
     if paused is None:
         return 0
-    return (study.trials[paused].user_attrs.get(Attr.RUNG) or {}).get("reached", 0)
+    storage = study._storage  # one trial read, not a copy of the whole study
+    stored = storage.get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study._study_id, paused)
+    )
+    return (stored.user_attrs.get(Attr.RUNG) or {}).get("reached", 0)
 
 
 def proposed_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
@@ -193,7 +204,7 @@ def promote_paused(study: optuna.Study, fidelity: FidelitySection, idle: bool = 
         if key in pending or furthest.get(key, 0) > info["reached"]:
             continue  # queued already, or another trial of this configuration went on
         loss = info["losses"][rung]
-        others = list(rung_losses(study, rung, exclude=key).values())
+        others = list(losses_at(trials, rung, exclude=key).values())
         rank, going_on = ranking(loss, others, fidelity.eta, screened(fidelity, rung))
         (due if rank < going_on else waiting)[key] = (rung, loss, trial)
     if not due and idle and waiting:
