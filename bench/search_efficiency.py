@@ -127,6 +127,9 @@ class Strategy:
 STRATEGIES = {
     "default": Strategy("tpe", {}, "tpe, siblings, successive halving, racing (the default)"),
     "median": Strategy("tpe", {"fidelity": None}, "tpe, siblings, median rule (the old default)"),
+    "hyperband": Strategy(
+        "tpe", {"fidelity": {"brackets": 3}}, "the default with Hyperband's 3 brackets"
+    ),
     "random": Strategy(
         "random", {"expand": [], "prune": False, "fidelity": None}, "random, no siblings, no stops"
     ),
@@ -358,8 +361,13 @@ def main() -> int:
         f"{mismatches}"
     )
     print()
+    counts = trial_count_table(scored, reference, grid_hv)
     check_a(table)
-    check_b(table, trial_count_table(scored, reference, grid_hv))
+    check_b(table, counts)
+    if "hyperband" in args.samplers:  # for information: the default with Hyperband's brackets
+        print("\nfor information, the same checks of hyperband:")
+        check_a(table, strategy="hyperband")
+        check_b(table, counts, strategy="hyperband")
     print(f"\nresults: {root / 'results.csv'}; elapsed {time.perf_counter() - start:.0f} s")
     return 0
 

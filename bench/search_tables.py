@@ -154,14 +154,14 @@ def compare(mine: pd.DataFrame, theirs: pd.DataFrame, label: str) -> bool:
     return len(seeds) > 0 and better + ties > len(seeds) / 2
 
 
-def check_a(table: pd.DataFrame, seeds_needed: int = 4) -> bool:
-    """The default's HV within GOAL_BUDGET of the grid's cost, seed by seed: at least
+def check_a(table: pd.DataFrame, seeds_needed: int = 4, strategy: str = "default") -> bool:
+    """A strategy's HV within GOAL_BUDGET of the grid's cost, seed by seed: at least
     `seeds_needed` seeds reach HV_GOAL."""
-    runs = at_budget(table, "default", str(GOAL_BUDGET))
+    runs = at_budget(table, strategy, str(GOAL_BUDGET))
     reached = int((runs.hv_frac >= HV_GOAL).sum())
     passed = reached >= min(seeds_needed, len(runs))
     print(
-        f"(a) default reaches >= {HV_GOAL:.0%} of the grid's HV within {GOAL_BUDGET} of the "
+        f"(a) {strategy} reaches >= {HV_GOAL:.0%} of the grid's HV within {GOAL_BUDGET} of the "
         f"grid's cost on {reached} of {len(runs)} seeds (HV fractions "
         f"{', '.join(f'{v:.3f}' for v in runs.hv_frac)}; mean {runs.hv_frac.mean():.3f}); "
         f"at least {seeds_needed}: {'PASS' if passed else 'FAIL'}"
@@ -169,22 +169,25 @@ def check_a(table: pd.DataFrame, seeds_needed: int = 4) -> bool:
     return passed
 
 
-def check_b(table: pd.DataFrame, counts: pd.DataFrame, other: str = "median") -> bool | None:
-    """The default's mean HV fraction above `other`'s at 1/6 and 1/3 of the grid's cost, with
+def check_b(
+    table: pd.DataFrame, counts: pd.DataFrame, other: str = "median", strategy: str = "default"
+) -> bool | None:
+    """A strategy's mean HV fraction above `other`'s at 1/6 and 1/3 of the grid's cost, with
     the seed-by-seed comparison; None when `other` did not run."""
     if other not in set(table.strategy):
         print(f"(b) skipped: {other} did not run")
         return None
-    print(f"(b) default vs {other} at equal cost (share of the grid's), HV fraction seed by seed:")
+    print(f"(b) {strategy} vs {other} at equal cost (share of the grid's), HV fraction by seed:")
     passed = True
     for budget in map(str, BUDGETS):
-        mine, theirs = at_budget(table, "default", budget), at_budget(table, other, budget)
+        mine, theirs = at_budget(table, strategy, budget), at_budget(table, other, budget)
         compare(mine, theirs, f"cost {budget}")
         if budget in ("1/6", "1/3"):
             passed &= bool(mine.hv_frac.mean() > theirs.hv_frac.mean())
-    print(f"    default's mean above {other}'s at 1/6 and 1/3: {'PASS' if passed else 'FAIL'}")
+    verdict = "PASS" if passed else "FAIL"
+    print(f"    {strategy}'s mean above {other}'s at 1/6 and 1/3: {verdict}")
     print("    for information, at equal completed trials (whatever they cost):")
     for count in TRIAL_COUNTS:
-        mine, theirs = at_budget(counts, "default", count), at_budget(counts, other, count)
+        mine, theirs = at_budget(counts, strategy, count), at_budget(counts, other, count)
         compare(mine, theirs, f"{count} trials")
     return passed

@@ -103,6 +103,7 @@ def rung_table(results: RunResults) -> pd.DataFrame:
     loss at each rung (or checkpoint) and why it stopped."""
     found = trainings(results)
     by_rung = any(t.record.rung for t in found)
+    hedged = any(t.record.rung.get("bracket") for t in found)  # Hyperband's brackets
     rows = []
     for training in found:
         rung = training.record.rung
@@ -115,6 +116,8 @@ def rung_table(results: RunResults) -> pd.DataFrame:
         }
         if by_rung:
             row["rung"] = f"{rung['reached']} of {rung['of']}" if "reached" in rung else ""
+        if hedged:  # bracket b is first judged at rung b
+            row["bracket"] = rung.get("bracket", 0) + 1 if rung else None
         row["steps"] = steps
         row["train loss"] = training.train[-1][1] if training.train else None
         name = "rung" if by_rung else "checkpoint"
@@ -149,11 +152,13 @@ def training_blocks(results: RunResults, figures: dict[str, Path]) -> list[Block
     ]
     if "loss_curves" in figures:
         blocks.append(Image(figures["loss_curves"], "Loss curve per training"))
+    table = rung_table(results)
     caption = (
-        "Rungs per training: the rung reached of how many, the eval loss at each rung and why "
-        "it stopped"
+        "Rungs per training: the rung reached of how many, "
+        + ("its bracket (first judged at that rung), " if "bracket" in table.columns else "")
+        + "the eval loss at each rung and why it stopped"
         if by_rung
         else "Eval loss per training at each checkpoint, and why it stopped"
     )
-    blocks.append(Table(rung_table(results), caption))
+    blocks.append(Table(table, caption))
     return blocks

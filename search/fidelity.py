@@ -13,6 +13,12 @@ rung's checkpoint. Each rung's checkpoint (the adapter with its optimiser and sc
 candidates/train_state.py) is a `rung` entry of the stage cache, so a continuation after a crash
 or on another worker resumes from it; the last rung is the `adapter` entry itself, under the key a
 straight training has: a training run in parts is the same training (candidates/train.py).
+
+With `brackets` > 1 this is asynchronous Hyperband: each new configuration joins a bracket, the
+one furthest below its share (Hyperband's: bracket b starts ceil(R / (R - b) * eta^(R - 1 - b))
+of every sum over brackets, R the rungs), and is judged from rung b + 1 on, among the
+configurations of its bracket only. The aggressive bracket screens many cheaply; the others
+hedge against a first rung that ranks wrongly, the last training every one to its end.
 """
 
 from __future__ import annotations
@@ -54,16 +60,43 @@ def rung_losses(study: optuna.Study, rung: int, exclude: str = "") -> dict[str, 
 
 
 def losses_at(
-    trials: list[optuna.trial.FrozenTrial], rung: int, exclude: str = ""
+    trials: list[optuna.trial.FrozenTrial], rung: int, exclude: str = "", bracket: int = 0
 ) -> dict[str, float]:
-    """`rung_losses` over trials already read from the storage."""
+    """`rung_losses` over trials already read from the storage, of one bracket's
+    configurations."""
     losses: dict[str, float] = {}
     for trial in trials:
         key = trial.user_attrs.get(Attr.ADAPTER_KEY)
-        reached = (trial.user_attrs.get(Attr.RUNG) or {}).get("losses") or []
-        if key and key != exclude and rung < len(reached):
+        info = trial.user_attrs.get(Attr.RUNG) or {}
+        reached = info.get("losses") or []
+        if key and key != exclude and rung < len(reached) and info.get("bracket", 0) == bracket:
             losses[key] = reached[rung]
     return losses
+
+
+def bracket_shares(fidelity: FidelitySection) -> list[int]:
+    """Hyperband's configurations per bracket, bracket b judged from rung b + 1 on."""
+    rungs = fidelity.rungs
+    return [
+        math.ceil(rungs / (rungs - b) * fidelity.eta ** (rungs - 1 - b))
+        for b in range(fidelity.brackets)
+    ]
+
+
+def bracket_of(trials: list[optuna.trial.FrozenTrial], key: str, fidelity: FidelitySection) -> int:
+    """The bracket of configuration `key`: the one an earlier trial of it recorded, else the
+    bracket furthest below its share of the configurations placed so far (ties: the lower)."""
+    placed: dict[str, int] = {}
+    for trial in trials:
+        info, other = trial.user_attrs.get(Attr.RUNG) or {}, trial.user_attrs.get(Attr.ADAPTER_KEY)
+        if other and info:
+            placed.setdefault(other, info.get("bracket", 0))
+    if key in placed:
+        return placed[key]
+    shares = bracket_shares(fidelity)
+    counts = [list(placed.values()).count(b) for b in range(len(shares))]
+    wanted = [share / sum(shares) * (len(placed) + 1) for share in shares]
+    return max(range(len(shares)), key=lambda b: (wanted[b] - counts[b], -b))
 
 
 def quota(n: int, eta: int, screen: int = 1) -> int:
@@ -77,9 +110,10 @@ def ranking(loss: float, others: list[float], eta: int, screen: int = 1) -> tupl
     return sum(other < loss for other in others), quota(len(others) + 1, eta, screen)
 
 
-def screened(fidelity: FidelitySection, rung: int) -> int:
-    """How many configurations a rung ranks before any goes on: `screen` on the first."""
-    return fidelity.screen if rung == 0 else 1
+def screened(fidelity: FidelitySection, rung: int, bracket: int = 0) -> int:
+    """How many configurations a rung ranks before any goes on: `screen` on the bracket's
+    first."""
+    return fidelity.screen if rung == bracket else 1
 
 
 def loss_curve(result: TrainResult) -> dict[str, list[list[float]]]:
@@ -108,8 +142,10 @@ def train_in_rungs(
     even when its checkpoint is cached: the cache decides nothing.
     """
     ends = rung_ends(total, fidelity)
+    bracket = bracket_of(trial.study.get_trials(deepcopy=False), key, fidelity)
     info: dict[str, Any] = {"reached": 0, "of": len(ends), "steps": 0, "losses": [], "stopped": ""}
-    info["ends"] = ends
+    info.update(ends=ends, bracket=bracket)
+    trial.set_user_attr(Attr.RUNG, dict(info))  # the bracket, for a retry and other workers
     previous: Path | None = None
     for index, end in enumerate(ends):
         last = index == len(ends) - 1
@@ -125,10 +161,11 @@ def train_in_rungs(
         trial.set_user_attr(Attr.LOSS_CURVE, loss_curve(result))
         if last:
             return path
-        if fidelity.stop and not settled and index >= promoted_through:
-            others = list(rung_losses(trial.study, index, exclude=key).values())
+        if fidelity.stop and not settled and index >= max(promoted_through, bracket):
+            trials = trial.study.get_trials(deepcopy=False)
+            others = list(losses_at(trials, index, exclude=key, bracket=bracket).values())
             rank, going_on = ranking(
-                result.eval_loss, others, fidelity.eta, screened(fidelity, index)
+                result.eval_loss, others, fidelity.eta, screened(fidelity, index, bracket)
             )
             if rank >= going_on:
                 info["stopped"] = (
@@ -200,12 +237,12 @@ def promote_paused(study: optuna.Study, fidelity: FidelitySection, idle: bool = 
         info, key = trial.user_attrs.get(Attr.RUNG) or {}, trial.user_attrs.get(Attr.ADAPTER_KEY)
         if trial.state != State.PRUNED or not info.get("stopped") or trial.number in promoted:
             continue
-        rung = info["reached"] - 1
+        rung, bracket = info["reached"] - 1, info.get("bracket", 0)
         if key in pending or furthest.get(key, 0) > info["reached"]:
             continue  # queued already, or another trial of this configuration went on
         loss = info["losses"][rung]
-        others = list(losses_at(trials, rung, exclude=key).values())
-        rank, going_on = ranking(loss, others, fidelity.eta, screened(fidelity, rung))
+        others = list(losses_at(trials, rung, exclude=key, bracket=bracket).values())
+        rank, going_on = ranking(loss, others, fidelity.eta, screened(fidelity, rung, bracket))
         (due if rank < going_on else waiting)[key] = (rung, loss, trial)
     if not due and idle and waiting:
         best = min(waiting.values(), key=lambda entry: (-entry[0], entry[1]))

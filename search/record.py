@@ -30,7 +30,7 @@ class Attr:
     MEASURED = "measured"  # how and where the figures were taken (settings, examples, machine)
     ADAPTER_KEY = "adapter_key"  # the training configuration's cache key
     CHECKPOINT_LOSSES = "checkpoint_losses"  # eval loss at each training checkpoint
-    RUNG = "rung"  # multi-fidelity: {reached, of, steps, losses, stopped} (search/fidelity.py)
+    RUNG = "rung"  # multi-fidelity: {reached, of, steps, losses, stopped, bracket} (fidelity.py)
     LOSS_CURVE = "loss_curve"  # {"train": [[step, loss], ...], "eval": [[step, loss], ...]}
     RACED = "raced"  # racing evaluation: {examples, of, dominated_by, reason} when it stopped
     TRAINED_HERE = "trained_here"  # this trial ran the training (not a cache hit)

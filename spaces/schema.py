@@ -237,6 +237,16 @@ class FidelitySection(Strict):
     # false: every training runs through all its rungs, nothing is stopped, and the median
     # rule's checkpoint losses are recorded too (the ground truth of bench/search_efficiency.py).
     stop: bool = True
+    # Hyperband's hedge against a first rung that ranks wrongly (a high learning rate leads
+    # early and loses at the end): up to `rungs` brackets; a configuration in bracket b is first
+    # judged at rung b + 1, among its bracket only (the last bracket trains every one to its end).
+    brackets: int = Field(1, ge=1, le=6)
+
+    @model_validator(mode="after")
+    def _brackets_within_rungs(self) -> FidelitySection:
+        if self.brackets > self.rungs:
+            raise ValueError(f"expected brackets at most rungs ({self.rungs}), got {self.brackets}")
+        return self
 
 
 class StrategySection(Strict):

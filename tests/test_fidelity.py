@@ -12,7 +12,14 @@ import torch
 
 from autotune.candidates.train import TrainParams, total_steps, train_adapter
 from autotune.cli import main
-from autotune.search.fidelity import promote_paused, ranking, rung_ends, rung_losses
+from autotune.search.fidelity import (
+    bracket_of,
+    bracket_shares,
+    promote_paused,
+    ranking,
+    rung_ends,
+    rung_losses,
+)
 from autotune.search.params import suggest, train_params
 from autotune.search.record import Attr
 from autotune.search.stages import adapter_key
@@ -78,11 +85,11 @@ def test_a_training_in_parts_is_the_straight_training(tiny, tmp_path):
     assert one.keys() == other.keys() and all(torch.equal(one[k], other[k]) for k in one)
 
 
-def paused(study: optuna.Study, key: str, losses: list[float], reached: int) -> None:
-    attrs = {
-        Attr.ADAPTER_KEY: key,
-        Attr.RUNG: {"reached": reached, "of": 3, "losses": losses, "stopped": "paused"},
-    }
+def paused(
+    study: optuna.Study, key: str, losses: list[float], reached: int, bracket: int = 0
+) -> None:
+    rung = {"reached": reached, "of": 3, "losses": losses, "stopped": "paused", "bracket": bracket}
+    attrs = {Attr.ADAPTER_KEY: key, Attr.RUNG: rung}
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.PRUNED,
@@ -122,6 +129,44 @@ def test_a_configuration_that_went_on_is_not_promoted_again():
         )
     )
     assert promote_paused(study, FidelitySection()) == []
+
+
+def test_hyperband_places_new_configurations_in_its_brackets_shares():
+    fidelity = FidelitySection(rungs=3, eta=3, brackets=3)
+    assert bracket_shares(fidelity) == [9, 5, 3]  # Hyperband's n for s = 2, 1, 0
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    placed = []
+    for index in range(17):
+        bracket = bracket_of(study.get_trials(), f"k{index}", fidelity)
+        placed.append(bracket)
+        paused(study, f"k{index}", [1.0], 1, bracket)
+    assert placed[:5] == [0, 1, 0, 2, 0]  # the hedging brackets start early, not last
+    assert [placed.count(b) for b in range(3)] == [9, 5, 3]
+    # a configuration keeps its bracket: a promotion, a sibling, a retry after a crash
+    assert bracket_of(study.get_trials(), "k3", fidelity) == 2
+    assert bracket_of(study.get_trials(), "new", FidelitySection()) == 0  # plain halving
+
+
+def test_a_bracket_ranks_only_its_own_configurations():
+    """x started in bracket 2 (first judged at rung 2): it ranks there among its bracket only,
+    not behind the aggressive bracket's survivors, which trained the same steps."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    paused(study, "a", [0.9, 0.2], 2)
+    paused(study, "b", [1.0, 0.3], 2)
+    paused(study, "c", [1.1, 0.35], 2)
+    paused(study, "x", [0.95, 0.5], 2, bracket=1)
+    fidelity = FidelitySection(eta=3, screen=1, brackets=3)
+    assert promote_paused(study, fidelity) == [0, 3]  # a: best of three; x: best of one
+    assert rung_losses(study, 1) == {"a": 0.2, "b": 0.3, "c": 0.35}  # bracket 0 alone
+
+
+def test_more_brackets_than_rungs_is_one_line_with_exit_2(write_space, capsys):
+    space = write_space({"strategy": {"fidelity": {"rungs": 2, "brackets": 3}}})
+    assert main(["--space", str(space), "--target", "cpu", "--dry-run"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == [
+        f"autotune: error: {space}: strategy.fidelity: expected brackets at most rungs (2), got 3"
+    ]
 
 
 SEARCHED_KNOBS = {
@@ -243,3 +288,33 @@ def test_a_study_trains_in_rungs_and_shows_its_progress(write_space, tmp_path):
     parts = len(rungs) + len(list((cache / "adapter").glob(f"*/{MANIFEST}")))
     assert 0 < len(lines) <= 11 * parts  # at most a line per tenth of each part's steps
     assert "## Training" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_hyperband_judges_each_configuration_from_its_brackets_rung(write_space, tmp_path):
+    """With three brackets the second configuration starts in the second: it trains through rung 1
+    unjudged and ranks at rung 2 among its bracket only, so both trainings finish whatever
+    their losses; the report's rung table shows the brackets."""
+    changes = {
+        "model": {"tiny": {"pretrain_epochs": 0}},
+        "data": {"eval_fraction": 0.02},
+        "train": {"epochs": 0.2, "threads": 1},
+        "latency": {"repeats": 3},
+        "strategy": {
+            "expand": [],
+            "confirm": False,
+            "fidelity": {"rungs": 3, "eta": 3, "screen": 1, "brackets": 3},
+        },
+    }
+    out = tmp_path / "run"
+    space = str(write_space(changes))
+    argv = ["--space", space, "--target", "cpu", "--out", str(out), "--trials", "2", "--quiet"]
+    assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
+    trials = sorted(study.get_trials(), key=lambda t: t.number)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    rungs = [t.user_attrs[Attr.RUNG] for t in trials]
+    assert [r["bracket"] for r in rungs] == [0, 1]
+    assert all(r["reached"] == 3 and not r["stopped"] for r in rungs)
+    report = (out / "report.md").read_text()
+    assert "its bracket (first judged at that rung)" in report
