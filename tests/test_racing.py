@@ -156,8 +156,9 @@ def test_a_raced_measurement_is_partial_or_the_full_one(tiny, candidate):
 
 @pytest.mark.slow
 def test_a_dominated_candidate_ends_pruned_and_the_study_completes(
-    write_space, shared_cache, tmp_path
+    write_space, shared_cache, tmp_path, capsys
 ):
+    from autotune.console.summary import print_summary
     from autotune.reports.outputs import write_report
     from autotune.reports.results import RunResults
     from autotune.search.events import StudyEvents
@@ -213,5 +214,11 @@ def test_a_dominated_candidate_ends_pruned_and_the_study_completes(
     assert row["state"] == "PRUNED" and row["error"].startswith("dominated after")
     assert row["partial_accuracy"] < results.row(0)["accuracy"]
     assert 1 not in [c.number for c in results.candidates]
-    report = write_report(results, tmp_path / "report").report_md.read_text()
+    outputs = write_report(results, tmp_path / "report")
+    report = outputs.report_md.read_text()
     assert "Failed and pruned trials" in report and raced["reason"] in report
+    # The end-of-study table: the raced trial with its latency and partial accuracy.
+    capsys.readouterr()
+    print_summary(space, outputs)
+    (line,) = [r for r in capsys.readouterr().out.splitlines() if r.startswith("│     1 ")]
+    assert f"({row['partial_accuracy']:.3g})" in line and "pruned" in line

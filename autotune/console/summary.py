@@ -30,7 +30,7 @@ def print_summary(space: Space, outputs: RunOutputs) -> None:
         if record.state == State.WAITING.name:
             continue
         metrics = record.metrics
-        values = [fmt(space.metric(metrics, n), 3) if metrics else "" for n in space.objectives]
+        values = [figure(space, metrics, name) for name in space.objectives]
         mark = "*" if record.number == chosen else ("+" if record.number in front else "")
         state = STATES.get(record.state, record.state.lower())
         params_shown = [fmt(record.params.get(n), 3, exponent_below=1e-2) for n in space.search]
@@ -50,6 +50,16 @@ def print_summary(space: Space, outputs: RunOutputs) -> None:
     console.print(
         f"tables: {outputs.trials_csv} ({outputs.trials_parquet.name})  plot: {outputs.pareto_png}"
     )
+
+
+def figure(space: Space, metrics: dict[str, float], name: str) -> str:
+    """A trial's figure for the table: blank when it has none; a trial stopped by racing
+    evaluation has latency but only a partial accuracy, shown in parentheses."""
+    column = space.column(name)
+    if column in metrics:
+        return fmt(metrics[column], 3)
+    partial = metrics.get(f"partial_{name}")
+    return f"({fmt(partial, 3)})" if partial is not None else ""
 
 
 def against_base(space: Space, outputs: RunOutputs) -> str:
