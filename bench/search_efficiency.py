@@ -53,12 +53,14 @@ from search_costs import (  # bench/search_costs.py, beside this script
 from search_tables import (  # bench/search_tables.py, beside this script
     budget_table,
     check_a,
+    check_a_ties,
     check_b,
     score,
     search_table,
     summary,
     trial_count_table,
 )
+from search_ties import grid_evidence  # bench/search_ties.py, beside this script
 
 from autotune.search.samplers import startup_trials
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space
@@ -345,7 +347,9 @@ def main() -> int:
     trained = len(manifests(root / "stages", "adapter")) - adapters_before
     scored = [score(root, job, records[job], truth) for job in jobs]
 
-    table = budget_table(scored, truth, reference, grid_hv)
+    latency = list(yaml.safe_load(args.bench.file.read_text())["objectives"])[1]
+    evidence = grid_evidence(root / "grid", latency)
+    table = budget_table(scored, truth, reference, grid_hv, evidence)
     table.to_csv(root / "results.csv", index=False)
     print()
     print_tables(table, search_table(scored, truth))
@@ -363,10 +367,12 @@ def main() -> int:
     print()
     counts = trial_count_table(scored, reference, grid_hv)
     check_a(table)
+    check_a_ties(table)
     check_b(table, counts)
     if "hyperband" in args.samplers:  # for information: the default with Hyperband's brackets
         print("\nfor information, the same checks of hyperband:")
         check_a(table, strategy="hyperband")
+        check_a_ties(table, strategy="hyperband")
         check_b(table, counts, strategy="hyperband")
     print(f"\nresults: {root / 'results.csv'}; elapsed {time.perf_counter() - start:.0f} s")
     return 0

@@ -11,7 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from search_costs import GroundTruth, Job, Point, TrialRow, hypervolume, read_trials, running_costs
+from search_costs import (
+    GridKey,
+    GroundTruth,
+    Job,
+    Point,
+    TrialRow,
+    hypervolume,
+    read_trials,
+    running_costs,
+)
+from search_ties import Evidence, front_found
 
 BUDGETS = (Fraction(1, 6), Fraction(1, 3), Fraction(1, 2))  # shares of the grid's cost
 TRIAL_COUNTS = (5, 9, 14)  # completed trials, 1/6, 1/3 and 1/2 of the grid: for information
@@ -60,7 +70,11 @@ def completed_trainings(rows: list[TrialRow]) -> int:
 
 
 def budget_table(
-    scored: list[Scored], truth: GroundTruth, reference: Point, grid_hv: float
+    scored: list[Scored],
+    truth: GroundTruth,
+    reference: Point,
+    grid_hv: float,
+    evidence: dict[GridKey, Evidence],
 ) -> pd.DataFrame:
     """One row per search and cost budget: what it held when the budget was spent."""
     records = []
@@ -68,12 +82,14 @@ def budget_table(
         limit = float(budget) * truth.cost
         rows = search.within(limit)
         spent = search.costs[len(rows) - 1] if rows else 0.0
+        tied, points = front_found(rows, evidence)
         records.append(
             {
                 "strategy": search.job.strategy,
                 "budget": str(budget),
                 "seed": search.job.seed,
                 "hv_frac": round(hv_fraction(rows, reference, grid_hv), 4),
+                "front_tied": f"{tied}/{points}",  # grid front points found or tied (noise)
                 "cost_s": round(spent, 1),
                 "cost_frac": round(spent / truth.cost, 3),
                 "trials": len(rows),
@@ -167,6 +183,19 @@ def check_a(table: pd.DataFrame, seeds_needed: int = 4, strategy: str = "default
         f"at least {seeds_needed}: {'PASS' if passed else 'FAIL'}"
     )
     return passed
+
+
+def check_a_ties(table: pd.DataFrame, strategy: str = "default") -> int:
+    """For information: on how many seeds `strategy` found or tied every grid front point
+    within GOAL_BUDGET of the grid's cost (search_ties.py)."""
+    runs = at_budget(table, strategy, str(GOAL_BUDGET))
+    whole = sum(found.split("/")[0] == found.split("/")[1] for found in runs.front_tied)
+    print(
+        f"    up to the noise: {strategy} found or tied every grid front point within "
+        f"{GOAL_BUDGET} of the grid's cost on {whole} of {len(runs)} seeds "
+        f"({', '.join(runs.front_tied)})"
+    )
+    return whole
 
 
 def check_b(
