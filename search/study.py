@@ -97,8 +97,13 @@ def open_study(
         load_if_exists=True,
     )
     identity = {"space_hash": space_hash(space), "target": target}
-    stored = {k: study.user_attrs.get(k) for k in identity}
+    # Written first, in one attribute: a worker that joins while the first is still writing the
+    # study's attributes sees the whole identity or none of it (a study made before it was
+    # written has the two separate attributes only).
+    attrs = study.user_attrs
+    stored = attrs.get("identity") or {k: attrs.get(k) for k in identity}
     if stored == {"space_hash": None, "target": None}:
+        study.set_user_attr("identity", identity)
         for key, value in identity.items():
             study.set_user_attr(key, value)
         study.set_user_attr("space", space.model_dump(mode="json"))

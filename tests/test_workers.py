@@ -256,6 +256,23 @@ def test_a_worker_with_another_space_file_is_refused(write_space, tmp_path):
     assert str(other) in refused.stderr
 
 
+def test_a_worker_joining_while_the_study_is_being_made_sees_its_whole_identity(write_space):
+    """The first worker writes the study's identity in one attribute before the rest: a second
+    one that reads the study in between joins it, or is refused for another target, and never
+    mistakes a half-written identity for another space's."""
+    from autotune.search.study import StudyMismatch, open_study, space_hash
+    from autotune.spaces import load_space
+
+    space = load_space(write_space(FAST), "cpu")
+    storage = optuna.storages.InMemoryStorage()
+    made = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
+    made.set_user_attr("identity", {"space_hash": space_hash(space), "target": "cpu"})
+    made.set_user_attr("space_hash", space_hash(space))  # ... and not yet "target"
+    assert open_study(space, "cpu", storage, seed=0, study_name="s").study_name == "s"
+    with pytest.raises(StudyMismatch):
+        open_study(space, "cuda", storage, seed=0, study_name="s")
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
