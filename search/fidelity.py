@@ -14,10 +14,10 @@ candidates/train_state.py) is a `rung` entry of the stage cache, so a continuati
 or on another worker resumes from it; the last rung is the `adapter` entry itself, under the key a
 straight training has: a training run in parts is the same training (candidates/train.py).
 
-With `brackets` > 1 this is asynchronous Hyperband: each new configuration joins a bracket, the
-one furthest below its share (Hyperband's: bracket b starts ceil(R / (R - b) * eta^(R - 1 - b))
-of every sum over brackets, R the rungs), and is judged from rung b + 1 on, among the
-configurations of its bracket only. The aggressive bracket screens many cheaply; the others
+With `brackets` > 1 this is asynchronous Hyperband: each new configuration joins the bracket
+furthest below its share (Hyperband's: bracket b gets ceil(R / (R - b) * eta^(R - 1 - b)) parts,
+R the rungs; 9 : 5 : 3 for 3 rungs and eta 3), and is judged from its (b + 1)-th rung on, among
+the configurations of its bracket only. The aggressive bracket screens many cheaply; the others
 hedge against a first rung that ranks wrongly, the last training every one to its end.
 """
 
