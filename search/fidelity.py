@@ -142,7 +142,9 @@ def train_in_rungs(
     even when its checkpoint is cached: the cache decides nothing.
     """
     ends = rung_ends(total, fidelity)
-    bracket = bracket_of(trial.study.get_trials(deepcopy=False), key, fidelity)
+    bracket = 0  # one bracket: plain successive halving, nothing to read
+    if fidelity.brackets > 1:
+        bracket = bracket_of(trial.study.get_trials(deepcopy=False), key, fidelity)
     info: dict[str, Any] = {"reached": 0, "of": len(ends), "steps": 0, "losses": [], "stopped": ""}
     info.update(ends=ends, bracket=bracket)
     trial.set_user_attr(Attr.RUNG, dict(info))  # the bracket, for a retry and other workers

@@ -41,12 +41,15 @@ def earlier_verdict(study: optuna.Study, adapter_key: str) -> str | None:
     for trial in _trials(study, optuna.trial.TrialState.COMPLETE):
         if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key:
             return "complete"
-    for trial in _trials(study, optuna.trial.TrialState.PRUNED):
-        if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key and Attr.RACED in trial.user_attrs:
-            return "complete"  # its training finished; only its export lost the race
-    for trial in _trials(study, optuna.trial.TrialState.PRUNED):
-        if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key:
-            return f"as trial {trial.number}: {trial.user_attrs.get(Attr.PRUNED, '')}"
+    pruned = [
+        trial
+        for trial in _trials(study, optuna.trial.TrialState.PRUNED)
+        if trial.user_attrs.get(Attr.ADAPTER_KEY) == adapter_key
+    ]
+    if any(Attr.RACED in trial.user_attrs for trial in pruned):
+        return "complete"  # its training finished; only its export lost the race
+    if pruned:
+        return f"as trial {pruned[0].number}: {pruned[0].user_attrs.get(Attr.PRUNED, '')}"
     return None
 
 
