@@ -27,35 +27,38 @@ if compgen -G "/tmp/stage/p*" >/dev/null && [ ! -f /tmp/site/.installed ]; then
   log "unpacking the carried wheels"
   mkdir -p /tmp/stage/wheels
   cat /tmp/stage/p* | tar xf - -C /tmp/stage/wheels || exit 1
-  python3 "$REPO/bench/cuda_device_setup.py" /tmp/stage/wheels /tmp/site /tmp/autotune-src \
+  python3 "$REPO/bench/lib/cuda_device_setup.py" /tmp/stage/wheels /tmp/site /tmp/autotune-src \
     || exit 1
   touch /tmp/site/.installed
 elif ! (cd /tmp && python3 -c "import autotune.search") 2>/dev/null; then
-  python3 "$REPO/bench/cuda_device_setup.py" /tmp/none /tmp/site /tmp/autotune-src || exit 1
+  python3 "$REPO/bench/lib/cuda_device_setup.py" /tmp/none /tmp/site /tmp/autotune-src || exit 1
 fi
 export PYTHONPATH=/tmp/autotune-src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 export ORT_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 # The CUDA libraries (cuBLAS, cuDNN, ...) of the torch installation, for onnxruntime-gpu.
-nvlibs=$(python3 "$REPO/bench/cuda_device_setup.py" --library-path)
+nvlibs=$(python3 "$REPO/bench/lib/cuda_device_setup.py" --library-path)
 export LD_LIBRARY_PATH=$nvlibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# Run away from the checkout: its autotune/ folder alone is not the package.
+# Run away from the checkout: its autotune/ folder alone is not the package. The bench package is
+# linked in (`python -m bench.<name>` finds it in the working folder); results go to $OUT.
 cd /tmp/cuda-run || exit 1
+ln -sfn "$REPO/bench" bench
+export BENCH_RESULTS=$OUT
 
 log "environment"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 "$REPO/bench/cuda_device_setup.py" --report
+python3 "$REPO/bench/lib/cuda_device_setup.py" --report
 
 log "$(basename "$SPACE") end to end on $TARGET"
 # shellcheck disable=SC2086  # STUDY_ARGS is a list of flags
 timeout 240 python3 -m autotune --space "$SPACE" --target "$TARGET" \
   --out "$OUT/study" --cache /tmp/cuda-cache --quiet ${STUDY_ARGS:-}
 echo "exit code $?"
-python3 "$REPO/bench/cuda_device_setup.py" --trials "$OUT/study/trials.csv"
+python3 "$REPO/bench/lib/cuda_device_setup.py" --trials "$OUT/study/trials.csv"
 tail -n 4 "$OUT"/study/trials/*/error.log 2>/dev/null | tail -n 30
 
 log "Phi-3-mini-shaped model, random weights, fp16 and int4 ($(($(date +%s) - start)) s so far)"
 # shellcheck disable=SC2086  # PHI3_ARGS is a list of flags
-timeout 210 python3 "$REPO/bench/phi3_shaped.py" --out /tmp/phi3-shaped ${PHI3_ARGS:-}
+timeout 210 python3 -m bench.phi3_shaped --out /tmp/phi3-shaped ${PHI3_ARGS:-}
 echo "exit code $?"
 cp /tmp/phi3-shaped/*.json "$OUT/" 2>/dev/null
 log "done in $(($(date +%s) - start)) s"

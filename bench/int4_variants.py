@@ -6,7 +6,7 @@ scoring on the space's eval split (accuracy with its 95% Wilson interval) and gr
 latency (median and its distribution-free 95% interval). Also prints what each export did to the
 embedding table and the LM head (candidates/export_summary.py).
 
-    .venv/bin/python bench/int4_variants.py --space spaces/smollm2.yaml \
+    .venv/bin/python -m bench.int4_variants --space spaces/smollm2.yaml \
         --merged RUN/cache/merged/KEY
 
 Run it with nothing else on the machine: the latency figures are shared-core figures.
@@ -30,6 +30,7 @@ from autotune.candidates.export_summary import read_summary  # noqa: E402
 from autotune.evaluators.measurement import benchmark  # noqa: E402
 from autotune.evaluators.stats import wilson_interval  # noqa: E402
 from autotune.spaces import load_space  # noqa: E402
+from bench.lib.results import write_result  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
     "fp32": {"precision": "fp32"},
@@ -59,6 +60,7 @@ def main() -> None:
     print(f"{args.merged}: {n} eval examples, latency {space.latency.model_dump()}")
     header = "| export | accuracy [95% CI] | decode ms/token p50 [95% CI] | MB | embedding / head |"
     rows = [header, "|---|---|---|---|---|"]
+    figures = {}
     with tempfile.TemporaryDirectory(prefix="int4-variants-") as tmp:
         for name, options in VARIANTS.items():
             if args.only and name not in args.only:
@@ -81,13 +83,17 @@ def main() -> None:
             summary = read_summary(out)
             shared = " (shared)" if summary["shared_embeddings"] else ""
             where = f"{summary['embed_tokens']} / {summary['lm_head']}{shared}"
+            size = size_mb(out)
             line = (
                 f"| {name} | {accuracy:.3f} [{low:.3f}, {high:.3f}] | {p50:.2f} "
-                f"[{p50 * (1 - half):.2f}, {p50 * (1 + half):.2f}] | {size_mb(out):.0f} | {where} |"
+                f"[{p50 * (1 - half):.2f}, {p50 * (1 + half):.2f}] | {size:.0f} | {where} |"
             )
             print(line, flush=True)
             rows.append(line)
+            figures[name] = {"accuracy": accuracy, "accuracy_95": (low, high), "size_mb": size}
+            figures[name] |= {"decode_ms.p50": p50, "decode_halfwidth": half, "export": summary}
     print("\n".join(rows))
+    write_result("int4_variants", figures, args)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ within the budget. The moments share one stage cache; the base moment needs an e
 A moment can be missed (the process finished the build between the sighting and the kill): it is
 then tried again with a new seed and run folder, up to --attempts times.
 
-Run: .venv/bin/python bench/kill_resume.py [--moments training export ...] [--work DIR]
+Run: .venv/bin/python -m bench.kill_resume [--moments training export ...] [--work DIR]
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from kill_checks import (  # noqa: E402  (bench/kill_checks.py, beside this script)
+from autotune.candidates.cache import TMP_PREFIX  # noqa: E402
+from autotune.spaces import DEFAULT_SPACE  # noqa: E402
+from bench.lib.kill_checks import (  # noqa: E402
     TrialView,
     check_budget,
     check_entries,
@@ -48,9 +50,7 @@ from kill_checks import (  # noqa: E402  (bench/kill_checks.py, beside this scri
     check_retried,
     unfinished_entries,
 )
-
-from autotune.candidates.cache import TMP_PREFIX  # noqa: E402
-from autotune.spaces import DEFAULT_SPACE  # noqa: E402
+from bench.lib.results import write_result  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / ".cache" / "kill_resume"
 POLL_S = 0.005
@@ -371,6 +371,8 @@ def main() -> int:
     table(outcomes)
     passed = all(o.passed for o in outcomes)
     print(f"\n{'PASS' if passed else 'FAIL'}; total {time.perf_counter() - start:.0f}s")
+    verdicts = {o.moment: o.passed for o in outcomes}
+    write_result("kill_resume", {"passed": verdicts, "moments": outcomes}, args)
     return 0 if passed else 1
 
 

@@ -6,7 +6,7 @@ key-value cache; the most likely `label + EOS` wins) and by greedy generation (`
 3 new tokens, the first generated word). Reports how often the two agree, the accuracy of each,
 and the wall time of each (goal: scoring at least 3x faster).
 
-Run: .venv/bin/python bench/label_scoring.py [--model DIR] [--cache DIR]
+Run: .venv/bin/python -m bench.label_scoring [--model DIR] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tiny_models import DEFAULT_CACHE, tiny_dataset, trained_fp32_model
-
 from autotune.candidates.data import Example
 from autotune.evaluators.accuracy import generate_greedy, score_labels
 from autotune.evaluators.runtime import open_model, special_ids
+from bench.lib.results import write_result
+from bench.lib.tiny_models import DEFAULT_CACHE, tiny_dataset, trained_fp32_model
 
 if TYPE_CHECKING:
     import onnxruntime_genai as og
@@ -79,21 +79,27 @@ def report(
     labels: list[str],
     scored: list[str],
     generated: list[str],
-) -> None:
-    """Counts, agreement and accuracy of the two methods' predictions."""
+) -> dict[str, tuple[int, int]]:
+    """Print the counts, agreement and accuracy of the two methods' predictions; each as
+    (hits, total)."""
     references = [e.completion.strip() for e in examples]
     greedy = [first_word(text) for text in generated]
     in_labels = [word in labels for word in greedy]
     everywhere = [True] * len(examples)
+    counts = {
+        "greedy first word is a label": (sum(in_labels), len(examples)),
+        "agreement where it is": agreement(scored, greedy, in_labels),
+        "agreement over all": agreement(scored, greedy, everywhere),
+        "accuracy, label scoring": agreement(scored, references, everywhere),
+        "accuracy, greedy generation": agreement(greedy, references, everywhere),
+    }
     print(f"examples: {len(examples)}; labels: {', '.join(labels)}")
-    print(f"greedy first word is a label: {fraction(sum(in_labels), len(examples))}")
-    print(f"agreement where it is:        {fraction(*agreement(scored, greedy, in_labels))}")
-    print(f"agreement over all:           {fraction(*agreement(scored, greedy, everywhere))}")
-    print(f"accuracy, label scoring:      {fraction(*agreement(scored, references, everywhere))}")
-    print(f"accuracy, greedy generation:  {fraction(*agreement(greedy, references, everywhere))}")
+    for name, (hits, total) in counts.items():
+        print(f"{name + ':':<30}{fraction(hits, total)}")
     strays = sorted({word for word, ok in zip(greedy, in_labels, strict=True) if not ok})
     if strays:
         print(f"greedy first words outside the labels: {strays[:10]}")
+    return counts
 
 
 def model_tokens(tokenizer: og.Tokenizer, examples: list[Example], labels: list[str]) -> None:
@@ -109,8 +115,9 @@ def model_tokens(tokenizer: og.Tokenizer, examples: list[Example], labels: list[
     )
 
 
-def report_times(scoring: list[float], greedy: list[float], runs: int) -> None:
-    """Median wall time of each method and the speed ratio against the goal."""
+def report_times(scoring: list[float], greedy: list[float], runs: int) -> dict[str, float]:
+    """Print the median wall time of each method and the speed ratio against the goal; the
+    medians and the ratio."""
     fast, slow = statistics.median(scoring), statistics.median(greedy)
     print(f"\nwall time, median of {runs} runs (all runs):")
     print(f"  label scoring:     {fast:.3f} s  {[round(s, 3) for s in scoring]}")
@@ -118,6 +125,7 @@ def report_times(scoring: list[float], greedy: list[float], runs: int) -> None:
     ratio = slow / fast
     verdict = "PASS" if ratio >= GOAL_SPEEDUP else "FAIL"
     print(f"speed ratio greedy/scoring: {ratio:.2f}x (goal >= {GOAL_SPEEDUP:g}x): {verdict}")
+    return {"scoring_s": fast, "greedy_s": slow, "greedy_over_scoring": ratio}
 
 
 def main() -> int:
@@ -144,9 +152,12 @@ def main() -> int:
     score_labels(model, tokenizer, examples[:8], labels, eos)
     generate_greedy(model, tokenizer, examples[:8], NEW_TOKENS)
     predictions, seconds = alternate({"scoring": scoring, "greedy": greedy}, args.runs)
-    report(examples, labels, predictions["scoring"], predictions["greedy"])
-    report_times(seconds["scoring"], seconds["greedy"], args.runs)
+    counts = report(examples, labels, predictions["scoring"], predictions["greedy"])
+    medians = report_times(seconds["scoring"], seconds["greedy"], args.runs)
     model_tokens(tokenizer, examples, labels)
+    figures = {"counts": counts, "median": medians, "seconds": seconds}
+    figures["passed"] = medians["greedy_over_scoring"] >= GOAL_SPEEDUP
+    write_result("label_scoring", figures, args)
     return 0
 
 

@@ -5,7 +5,7 @@ the method of onnxruntime-genai's benchmark_e2e.py, in alternating rounds (A B, 
 CPU-frequency drift hits both alike, and compares the medians (goal: within 5%).
 Part 2 runs `measure_latency` three times in a row and compares the medians (goal: within 5%).
 
-Run: .venv/bin/python bench/latency_fidelity.py [--model DIR] [--cache DIR]
+Run: .venv/bin/python -m bench.latency_fidelity [--model DIR] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tiny_models import DEFAULT_CACHE, int4_base_model, tiny_dataset
-
+from autotune.evaluators.environment import cpu_model
 from autotune.evaluators.latency import fixed_length_prompt, measure_latency
 from autotune.spaces import LatencySection
+from bench.lib.results import write_result
+from bench.lib.tiny_models import DEFAULT_CACHE, int4_base_model, tiny_dataset
 
 if TYPE_CHECKING:
     import onnxruntime_genai as og
@@ -159,15 +160,7 @@ def verdict(ok: bool) -> str:
 
 
 def print_environment(path: Path, args: argparse.Namespace) -> None:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or platform.machine(),
-    )
-    print(f"cpu: {cpu}; logical cores {os.cpu_count()}; load average {os.getloadavg()}")
+    print(f"cpu: {cpu_model()}; logical cores {os.cpu_count()}; load average {os.getloadavg()}")
     print(
         f"onnxruntime {version('onnxruntime')}, onnxruntime-genai {version('onnxruntime-genai')}, "
         f"python {platform.python_version()}"
@@ -180,23 +173,33 @@ def print_environment(path: Path, args: argparse.Namespace) -> None:
     )
 
 
-def compare(ours: Samples, independent: Samples, per_round: list[tuple[str, float, float]]) -> bool:
-    """Print part 1's table and return whether the ttft and decode ratios are within the goal.
+def compare(
+    ours: Samples, independent: Samples, per_round: list[tuple[str, float, float]]
+) -> dict[str, Any]:
+    """Print part 1's table; its medians and ratios, and whether the ttft and decode ratios are
+    within the goal.
 
     The decode goal compares autotune's figure (median of per-request mean steps) with the
     independent per-step median; the row below it compares like with like (median of
     per-request means on both sides) and is for information only.
     """
     rows = [
-        ("ttft p50 (ms)", ours.ttft_ms, independent.ttft_ms),
-        ("decode p50 (ms/token)", ours.decode_ms, independent.decode_ms),
-        ("  same, request means", ours.request_decode_ms, independent.request_decode_ms),
+        ("ttft_ms", "ttft p50 (ms)", ours.ttft_ms, independent.ttft_ms),
+        ("decode_ms", "decode p50 (ms/token)", ours.decode_ms, independent.decode_ms),
+        (
+            "decode_ms.request_means",
+            "  same, request means",
+            ours.request_decode_ms,
+            independent.request_decode_ms,
+        ),
     ]
     print(f"\n{'figure':<24}{'autotune':>12}{'independent':>14}{'ratio':>9}")
-    ratios = []
-    for name, mine, theirs in rows:
+    ratios, figures = [], {}
+    for key, name, mine, theirs in rows:
         ratios.append(median(mine) / median(theirs))
         print(f"{name:<24}{median(mine):>12.4f}{median(theirs):>14.4f}{ratios[-1]:>9.3f}")
+        figures[key] = {"autotune": median(mine), "independent": median(theirs)}
+        figures[key]["ratio"] = ratios[-1]
     ok = all(abs(ratio - 1) <= GOAL for ratio in ratios[:2])
     print(
         f"(independent: prefill alone p50 {median(independent.prefill_ms):.4f} ms; decode mean "
@@ -207,7 +210,7 @@ def compare(ours: Samples, independent: Samples, per_round: list[tuple[str, floa
     for name, ttft, decode in per_round:
         print(f"  {name:<24} {ttft:.4f}  {decode:.4f}")
     print(f"part 1, agreement within {GOAL:.0%}: {verdict(ok)}")
-    return ok
+    return {"medians": figures, "per_round": per_round, "passed": ok}
 
 
 def run_part1(
@@ -216,7 +219,7 @@ def run_part1(
     texts: list[str],
     args: argparse.Namespace,
     settings: LatencySection,
-) -> bool:
+) -> dict[str, Any]:
     """Alternating rounds of both methods; pooled medians compared."""
     pooled = {"autotune": Samples(), "independent": Samples()}
     per_round = []
@@ -235,7 +238,7 @@ def run_part1(
     return compare(pooled["autotune"], pooled["independent"], per_round)
 
 
-def run_part2(path: Path, texts: list[str], settings: LatencySection) -> bool:
+def run_part2(path: Path, texts: list[str], settings: LatencySection) -> dict[str, Any]:
     """Three `measure_latency` calls in a row; the spread of their medians."""
     results = [measure_latency(path, "cpu", texts, settings) for _ in range(3)]
     print(f"\n{'run':<6}{'ttft p50 (ms)':>16}{'decode p50 (ms)':>18}{'repeats':>9}")
@@ -247,7 +250,8 @@ def run_part2(path: Path, texts: list[str], settings: LatencySection) -> bool:
     print(f"spread (max-min)/min: ttft {ttft_spread:.1%}, decode {decode_spread:.1%}")
     ok = ttft_spread <= GOAL and decode_spread <= GOAL
     print(f"part 2, repeatability within {GOAL:.0%}: {verdict(ok)}")
-    return ok
+    runs = [{f: r.stats[f]["p50"] for f in ("ttft_ms", "decode_ms")} for r in results]
+    return {"runs": runs, "ttft_spread": ttft_spread, "decode_spread": decode_spread, "passed": ok}
 
 
 def main() -> int:
@@ -271,7 +275,10 @@ def main() -> int:
     agree = run_part1(path, prompt, texts, args, settings)
     print("\npart 2: measure_latency three times in a row (fresh og.Model each)")
     repeatable = run_part2(path, texts, settings)
-    print(f"\noverall: {verdict(agree and repeatable)}")
+    passed = agree["passed"] and repeatable["passed"]
+    print(f"\noverall: {verdict(passed)}")
+    figures = {"model": path, "part1": agree, "part2": repeatable, "passed": passed}
+    write_result("latency_fidelity", figures, args)
     return 0
 
 

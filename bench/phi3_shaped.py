@@ -14,8 +14,8 @@ where the bytes are those of the ONNX model's initializers (the packed int4 weig
 scales for int4), counting one row of the embedding table, which a token only gathers. The
 figure is set against the GPU's peak memory bandwidth (NVML: bus width x memory clock x 2).
 
-    python bench/phi3_shaped.py --out /tmp/phi3-shaped                # on a GPU machine
-    python bench/phi3_shaped.py --target cpu --device cpu --layers 1 --hidden-size 256 \\
+    python -m bench.phi3_shaped --out /tmp/phi3-shaped                # on a GPU machine
+    python -m bench.phi3_shaped --target cpu --device cpu --layers 1 --hidden-size 256 \\
         --intermediate-size 512 --vocab-size 4000 --heads 8 --out /tmp/p  # the script on a CPU
 """
 
@@ -145,6 +145,7 @@ def bench(args: argparse.Namespace, model_dir: Path, out: Path) -> dict:
 def main() -> int:
     args = parse_args()
     from autotune.candidates.export import ExportParams, export_onnx
+    from bench.lib.results import write_result
 
     args.out.mkdir(parents=True, exist_ok=True)
     hf_dir = args.out / "hf"
@@ -197,6 +198,7 @@ def main() -> int:
             f"{r['read_per_token_mb']:>13}  {r['ttft_ms.p50']:>7.2f}  {r['decode_ms.p50']:>9.3f}  "
             f"{r['effective_gb_s']:>4.0f}  {share:>7}"
         )
+    write_result("phi3_shaped", {**summary, "rows": rows}, args)
     return 0
 
 

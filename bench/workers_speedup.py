@@ -11,7 +11,7 @@ question is what a second worker does to the trials. Goal: 2 workers take at mos
 wall time of 1 worker. It also checks the guarantees: exactly the budget of completed trials, and
 no configuration trained twice.
 
-Run: .venv/bin/python bench/workers_speedup.py [--trials 12] [--storage URL]
+Run: .venv/bin/python -m bench.workers_speedup [--trials 12] [--storage URL]
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from pathlib import Path
 
 import optuna
 import yaml
+
+from bench.lib.results import write_result
 
 GOAL = 0.65
 REPO = Path(__file__).resolve().parents[1]
@@ -112,11 +114,15 @@ def main() -> int:
             opened: str | optuna.storages.BaseStorage = optuna.storages.JournalStorage(backend)
         else:
             opened = storage
-        print(f"2 workers, 1 core each: {two_s:6.1f} s  ({check(opened, args.trials)})")
+        both = check(opened, args.trials)
+        print(f"2 workers, 1 core each: {two_s:6.1f} s  ({both})")
         shutil.rmtree(folder, ignore_errors=True)
     ratio = two_s / one_s
     verdict = "PASS" if ratio <= GOAL else "FAIL"
     print(f"ratio 2 workers / 1 worker: {ratio:.2f} (goal <= {GOAL}): {verdict}")
+    figures = {"one_worker_s": one_s, "two_workers_s": two_s, "ratio": ratio}
+    figures |= {"one_worker_check": alone, "two_workers_check": both, "passed": ratio <= GOAL}
+    write_result("workers_speedup", figures, args)
     return 0 if ratio <= GOAL else 1
 
 

@@ -12,8 +12,9 @@ Schedules (`warmup_ratio` of the steps rising linearly from zero, where the sche
 - `one_cycle`: torch's OneCycleLR, 10% warm-up from lr/25, linear decay to almost zero;
 - `linear`: warm-up, then linear decay to zero; `cosine`: warm-up, then half a cosine to zero;
 - `constant`: warm-up, then the peak rate to the end (Olive's example: constant after 3%); the
-  default, with 3% warm-up: on SmolLM2 it was the one recipe of six distinguishably better in 64
-  steps (bench/recipes.py), where the decaying schedules spend half the learning-rate area.
+  default (spaces/knobs.py), with the default warm-up: on SmolLM2 it was the one recipe of six
+  distinguishably better in 64 steps (bench/recipes.py), where the decaying schedules spend half
+  the learning-rate area.
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ from typing import Literal
 
 import torch
 
-from autotune.spaces.knobs import SCHEDULES
+from autotune.spaces.knobs import LOSS_SPANS, SCHEDULES
+from autotune.spaces.schema import TrainSection
 
-LossSpan = Literal["completion_eos", "completion", "whole_text"]
-Schedule = Literal["one_cycle", "linear", "cosine", "constant"]
-LOSS_SPANS: tuple[str, ...] = ("completion_eos", "completion", "whole_text")
+LossSpan = Literal[LOSS_SPANS]
+Schedule = Literal[SCHEDULES]
+DEFAULT_LOSS_SPAN: str = TrainSection.model_fields["loss_span"].default
 
 
 def encode(
-    tokenizer, prompt: str, completion: str, max_len: int, span: str = "completion_eos"
+    tokenizer, prompt: str, completion: str, max_len: int, span: str = DEFAULT_LOSS_SPAN
 ) -> tuple[list[int], list[int]]:
     """Token ids of prompt + completion (+ EOS), and the labels: -100 where the loss does not
     count. The prompt's start is cut when the whole does not fit in `max_len`."""
@@ -49,7 +51,7 @@ def make_schedule(
     schedule: str,
     peak: float,
     total_steps: int,
-    warmup_ratio: float = 0.1,
+    warmup_ratio: float,
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """The learning-rate schedule over `total_steps` optimiser steps."""
     if schedule == "one_cycle":

@@ -23,14 +23,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from autotune.candidates.data import Example
-from autotune.candidates.recipe import encode, make_schedule
+from autotune.candidates.recipe import DEFAULT_LOSS_SPAN, encode, make_schedule
 from autotune.candidates.train_loop import (
     CheckpointHook,
     StepHook,
@@ -48,6 +48,7 @@ from autotune.candidates.training_model import (
     training_device,
 )
 from autotune.evaluators.memory import PeakMemory
+from autotune.spaces.knobs import KNOBS
 
 __all__ = [
     "TORCH_DTYPES",
@@ -67,9 +68,19 @@ __all__ = [
 TRAIN_INFO = "autotune_train.json"
 
 
+def knob_default(name: str) -> Any:
+    """A TrainParams field's default: knob `name`'s in the knob table, read when one is made."""
+    return field(default_factory=lambda: KNOBS[name].default)
+
+
 @dataclass(frozen=True)
 class TrainParams:
-    """Everything that determines an adapter, besides the base model and the data."""
+    """Everything that determines an adapter, besides the base model and the data.
+
+    A trial passes every field (search/params.py). A field left out takes the knob table's default
+    (spaces/knobs.py), `loss_span` the train section's; `dtype`, `quant_type` and `double_quant`
+    those of an fp32 LoRA (no 4-bit base).
+    """
 
     lora_r: int
     lora_alpha: float
@@ -80,20 +91,20 @@ class TrainParams:
     max_seq_len: int
     target_modules: tuple[str, ...]
     seed: int
-    method: str = "lora"  # lora | qlora
+    method: str = knob_default("method")  # lora | qlora
     dtype: str = "fp32"  # compute dtype: fp32 | bf16 | fp16
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = knob_default("gradient_checkpointing")
     quant_type: str | None = None  # qlora: nf4 | fp4
     double_quant: bool | None = None  # qlora: quantise the quantisation constants too
-    lr_schedule: str = "constant"  # constant | one_cycle | linear | cosine (candidates/recipe.py)
-    warmup_ratio: float = 0.03  # the schedule's warm-up share of the steps (not one_cycle)
-    loss_span: str = "completion_eos"  # completion_eos | completion | whole_text
-    gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
-    max_grad_norm: float = 0.0  # clip the gradient norm to this; 0: no clipping
-    weight_decay: float = 0.01  # AdamW's decoupled weight decay (torch's default)
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    max_steps: int | None = None  # optimiser steps; None: `epochs` of the training split
+    lr_schedule: str = knob_default("lr_schedule")  # candidates/recipe.py
+    warmup_ratio: float = knob_default("warmup_ratio")  # the schedule's warm-up share of the steps
+    loss_span: str = DEFAULT_LOSS_SPAN  # completion_eos | completion | whole_text
+    gradient_accumulation_steps: int = knob_default("gradient_accumulation_steps")
+    max_grad_norm: float = knob_default("max_grad_norm")  # 0: no clipping
+    weight_decay: float = knob_default("weight_decay")  # AdamW's decoupled weight decay
+    adam_beta1: float = knob_default("adam_beta1")
+    adam_beta2: float = knob_default("adam_beta2")
+    max_steps: int | None = knob_default("max_steps")  # None: `epochs` of the training split
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from autotune.decisions.selection import Selection
 from autotune.errors import UsageError
 from autotune.reports.model_card import model_card
-from autotune.reports.pareto import Selection
 from autotune.reports.results import RunResults
 from autotune.spaces import Constraint, is_metric_column
 

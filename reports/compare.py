@@ -20,20 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from autotune.decisions.candidate import Candidate, Evidence  # noqa: E402
+from autotune.decisions.dominance import better_by, dominates, pareto_front  # noqa: E402
 from autotune.reports.document import Block, Bullets, Heading, Image, Table, Text, to_markdown  # noqa: E402
 from autotune.reports.html import to_html  # noqa: E402
-from autotune.reports.pareto import (  # noqa: E402
-    Candidate,
-    Evidence,
-    dominates,
-    objective_bounds,
-    pareto_front,
-    scaled_hypervolume,
-)
+from autotune.reports.hypervolume import objective_bounds, scaled_hypervolume  # noqa: E402
 from autotune.reports.plot import save  # noqa: E402
 from autotune.reports.report import hardware  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
-from autotune.reports.tiers import better_by  # noqa: E402
 from autotune.spaces import fmt, interval_of, metric_column  # noqa: E402
 
 RUN_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
@@ -281,7 +275,7 @@ def differences(compared: list[Compared], objectives: dict[str, str]) -> list[st
 def told_apart(
     first: tuple[Compared, Candidate], second: tuple[Compared, Candidate], name: str, direction: str
 ) -> bool:
-    """Whether the first run's candidate is distinguishably better on `name` (reports/tiers.py);
+    """Whether the first run's candidate is distinguishably better on `name` (dominance.py);
     per-example correctness is paired only when both runs scored the same data."""
     (run_a, a), (run_b, b) = first, second
     if run_a.results.space.data != run_b.results.space.data:

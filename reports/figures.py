@@ -15,7 +15,7 @@ import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from autotune.reports.pareto import objective_bounds, scaled_hypervolume  # noqa: E402
+from autotune.reports.hypervolume import objective_bounds, scaled_hypervolume  # noqa: E402
 from autotune.reports.plot import COLORS, pareto_plot, save  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
 from autotune.reports.training import loss_curve_figure, trainings  # noqa: E402

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import optuna
 
+from autotune.decisions.record import TrialRecord
+from autotune.decisions.selection import Selection
 from autotune.errors import UsageError
 from autotune.reports.bundle import write_selected
 from autotune.reports.document import to_markdown
 from autotune.reports.figures import write_figures
 from autotune.reports.html import to_html
-from autotune.reports.pareto import Selection
 from autotune.reports.report import report_blocks
 from autotune.reports.results import RunResults
-from autotune.search.record import TrialRecord
+from autotune.search.decide import Decision
 from autotune.spaces import Space
 
 
@@ -65,10 +66,16 @@ def write_report(results: RunResults, out: Path, wall_seconds: float | None = No
 
 
 def write_outputs(
-    study: optuna.Study, space: Space, target: str, out: Path, wall_seconds: float | None = None
+    study: optuna.Study,
+    space: Space,
+    target: str,
+    out: Path,
+    wall_seconds: float | None = None,
+    decision: Decision | None = None,
 ) -> RunOutputs:
-    """At the end of a study: select a candidate, write its bundle and the run's reports."""
-    results = RunResults.of(study, space, target, label=out.resolve().name, folder=out)
+    """At the end of a study: the selected candidate's bundle and the run's reports, from the
+    search's `decision` (search/decide.py; made from the study when None)."""
+    results = RunResults.of(study, space, target, out.resolve().name, out, decision)
     try:
         write_selected(results, results.selection, out / "selected")
     except UsageError as error:  # the chosen model is not on this machine (or was pruned)

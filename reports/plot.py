@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from autotune.reports.pareto import Candidate, Selection  # noqa: E402
+from autotune.decisions.candidate import Candidate  # noqa: E402
+from autotune.decisions.selection import Selection  # noqa: E402
 from autotune.spaces import Space, metric_column  # noqa: E402
 
 COLORS = {

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
+from autotune.decisions.candidate import Candidate
 from autotune.reports.certainty import certainty_blocks
 from autotune.reports.document import Block, Bullets, Heading, Image, Table, Text, cell
 from autotune.reports.figures import importances
-from autotune.reports.pareto import Candidate
 from autotune.reports.results import RunResults
 from autotune.reports.training import training_blocks
 from autotune.spaces import Choices, Range, Space, fmt, metric_column, model_source

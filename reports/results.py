@@ -2,7 +2,8 @@
 
 `load_finished_run(storage_url, study_name)` reads any Optuna storage an autotune study lives in;
 `load_run_folder(folder)` is the common case, the SQLite database `study.db` of a run folder.
-`RunResults` adds what every report needs: the trials table, the candidates and the selection.
+`RunResults` adds what every report needs: the trials table, and the candidates and the
+selection the search decided (search/decide.py).
 """
 
 from __future__ import annotations
@@ -15,17 +16,12 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from autotune.decisions.candidate import Candidate
+from autotune.decisions.record import TrialRecord
+from autotune.decisions.selection import Selection
 from autotune.errors import UsageError
-from autotune.reports.pareto import Candidate, Selection
-from autotune.reports.table import (
-    candidates,
-    confirmed_candidates,
-    trials_frame,
-    with_quant_drop,
-)
-from autotune.reports.tiers import select_confirmed
-from autotune.search.confirm import confirmed
-from autotune.search.record import TrialRecord, read_trials, reference_record
+from autotune.reports.table import trials_frame
+from autotune.search.decide import Decision, decide
 from autotune.spaces import Space, SpaceError, stored_space
 
 
@@ -97,28 +93,29 @@ class RunResults:
 
     @classmethod
     def of(
-        cls, study: optuna.Study, space: Space, target: str, label: str, folder: Path | None = None
+        cls,
+        study: optuna.Study,
+        space: Space,
+        target: str,
+        label: str,
+        folder: Path | None = None,
+        decision: Decision | None = None,
     ) -> RunResults:
-        records = with_quant_drop(read_trials(study))
-        frame = trials_frame(records)
-        completed = candidates(records, space)
-        timed_again = confirmed_candidates(completed, confirmed(study), space)
-        selection = select_confirmed(
-            completed, timed_again, space.objectives, space.preferred_objective()
-        )
-        reference = reference_record(study)
+        """The study as the reports see it: what the search decided (`decision`, made at the
+        end of the run), or what the rules decide from the study as it is stored."""
+        decision = decision or decide(study, space, target)
         return cls(
             study,
             space,
             target,
             label,
             folder,
-            records,
-            frame,
-            completed,
-            selection,
-            reference,
-            timed_again,
+            decision.records,
+            trials_frame(decision.records),
+            decision.candidates,
+            decision.selection,
+            decision.reference,
+            decision.confirmed,
         )
 
     @classmethod

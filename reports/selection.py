@@ -12,11 +12,10 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+from autotune.decisions.candidate import Candidate, straddled
+from autotune.decisions.selection import Selection, closest_candidate, rank_front, select_confirmed
 from autotune.errors import UsageError
-from autotune.reports.pareto import Candidate, Selection, closest_candidate, rank_front
 from autotune.reports.results import RunResults
-from autotune.reports.table import straddled
-from autotune.reports.tiers import select_confirmed
 from autotune.spaces import (
     Constraint,
     check_metric,

@@ -17,10 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from autotune.decisions.record import TrialRecord  # noqa: E402
 from autotune.reports.document import Block, Heading, Image, Table, Text  # noqa: E402
 from autotune.reports.plot import COLORS  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
-from autotune.search.record import TrialRecord  # noqa: E402
 
 # Past this many trainings the figure drops its legend: the table names them.
 LEGEND_LIMIT = 12
@@ -46,7 +46,8 @@ class Training:
     @property
     def stopped(self) -> str:
         """Why it stopped early; empty for one that ran to its end."""
-        return str(self.record.rung.get("stopped") or "") or (
+        rung = self.record.rung
+        return (rung.stopped if rung else "") or (
             self.record.reason if not self.record.complete else ""
         )
 
@@ -59,7 +60,7 @@ def trainings(results: RunResults) -> list[Training]:
         groups.setdefault(record.adapter_key or f"trial {family}", []).append(record)
     found = []
     for records in groups.values():
-        shown = [r for r in records if r.loss_curve or r.rung]
+        shown = [r for r in records if r.loss_curve or r.rung is not None]
         if shown:
             best = max(shown, key=lambda r: (len(r.loss_curve.get("train") or []), -r.number))
             found.append(Training(best, tuple(sorted(r.number for r in records))))
@@ -102,22 +103,24 @@ def rung_table(results: RunResults) -> pd.DataFrame:
     """One row per training: its trials, the rung it reached of how many, its steps, the eval
     loss at each rung (or checkpoint) and why it stopped."""
     found = trainings(results)
-    by_rung = any(t.record.rung for t in found)
-    hedged = any(t.record.rung.get("bracket") for t in found)  # Hyperband's brackets
+    by_rung = any(t.record.rung is not None for t in found)
+    hedged = any(
+        t.record.rung is not None and t.record.rung.bracket for t in found
+    )  # Hyperband's brackets
     rows = []
     for training in found:
         rung = training.record.rung
-        losses = rung.get("losses") if rung else [loss for _, loss in training.eval]
-        steps = rung.get("steps") if rung else (training.train[-1][0] if training.train else None)
+        losses = list(rung.losses) if rung else [loss for _, loss in training.eval]
+        steps = rung.steps if rung else (training.train[-1][0] if training.train else None)
         row = {
             "training": training.record.number,
             "trials": ", ".join(map(str, training.numbers)),
             "state": training.record.state,
         }
         if by_rung:
-            row["rung"] = f"{rung['reached']} of {rung['of']}" if "reached" in rung else ""
+            row["rung"] = f"{rung.reached} of {rung.of}" if rung else ""
         if hedged:  # bracket b is first judged at rung b
-            row["bracket"] = rung.get("bracket", 0) + 1 if rung else None
+            row["bracket"] = rung.bracket + 1 if rung else None
         row["steps"] = steps
         row["train loss"] = training.train[-1][1] if training.train else None
         name = "rung" if by_rung else "checkpoint"
@@ -141,7 +144,7 @@ def training_blocks(results: RunResults, figures: dict[str, Path]) -> list[Block
     found = trainings(results)
     if not found:
         return []
-    by_rung = any(t.record.rung for t in found)
+    by_rung = any(t.record.rung is not None for t in found)
     where = "rung" if by_rung else "checkpoint"
     blocks: list[Block] = [
         Heading("Training"),

@@ -1,16 +1,5 @@
-"""The study's budget, counted over every worker: exactly `trials` completed trials in the study.
-
-A configuration the sampler proposes again once a trial of it completed is not run again
-(`repeat_of`): in a small finite space TPE proposes its best points over and over, and those
-repeats, free from the cache, would fill the budget without teaching anything. Queued trials
-(siblings, retries, promotions) are never repeats.
-
-A worker starts a trial only while the completed trials and those running elsewhere leave room
-for it (`wait_for_room`); when two workers start one at the same moment and only one fits, the
-trial with the higher number yields (`surplus`): trial numbers are handed out by the storage, so
-every worker agrees on the order. A running trial may still fail, so a worker that finds no room
-waits for the running ones to end rather than stopping at once.
-"""
+"""The study's budget in the storage (the rules: decisions/budget.py): repeats are not run, and
+a worker starts a trial only while the budget, counted over every worker, has room for it."""
 
 from __future__ import annotations
 
@@ -19,19 +8,21 @@ from collections.abc import Callable
 
 import optuna
 
+from autotune.decisions import budget
+from autotune.search.record import read_trials
+from autotune.search.workers.trial_access import queued_params
+
 State = optuna.trial.TrialState
 POLL_S = 1.0
 SURPLUS = "not run: the study's budget was reached by trials of other workers"
 
 
 def repeat_of(trial: optuna.Trial) -> int | None:
-    """The completed trial whose parameters the sampler proposed again for `trial`, if any."""
-    if trial.storage.get_trial_system_attrs(trial._trial_id).get("fixed_params") is not None:
-        return None  # queued on purpose
-    for other in trial.study.get_trials(deepcopy=False, states=(State.COMPLETE,)):
-        if other.params == trial.params:
-            return other.number
-    return None
+    """The completed trial whose parameters the sampler proposed again for `trial`, if any;
+    None for a trial queued on purpose."""
+    if queued_params(trial) is not None:
+        return None
+    return budget.repeat_of(trial.params, read_trials(trial.study))
 
 
 def _counts(study: optuna.Study, before: int | None = None) -> tuple[int, int]:
@@ -52,9 +43,9 @@ def wait_for_room(
     it. `tidy` runs between polls: it fails the trials of workers that died, which frees room."""
     while True:
         completed, running = _counts(study, before)
-        if completed >= trials:
+        if budget.budget_reached(completed, trials):
             return False
-        if completed + running < trials:
+        if budget.room_for_one(completed, running, trials):
             return True
         tidy()
         time.sleep(POLL_S)

@@ -33,6 +33,7 @@ import optuna
 from autotune.candidates.cache import digest
 from autotune.candidates.train import TrainResult, load_train_result
 from autotune.search.record import Attr
+from autotune.search.workers.trial_access import stored_trial
 from autotune.spaces.schema import FidelitySection
 
 State = optuna.trial.TrialState
@@ -136,10 +137,10 @@ def train_in_rungs(
 ) -> Path:
     """The adapter, trained rung by rung; raises optuna.TrialPruned when the trial is paused.
 
-    `build(stage, key, make)` is the stage cache's get_or_build. A `settled` configuration (one
-    a completed trial already used: siblings, repeats) is not judged again, nor a promoted one
-    on the `promoted_through` rungs its promotion decided. Every rung is judged
-    even when its checkpoint is cached: the cache decides nothing.
+    `build(stage, key, make)` is the stage cache's get_or_build. A `settled` configuration (a
+    sibling's, whose training had finished when it was queued, or one a completed trial used)
+    is not judged again, nor a promoted one on the `promoted_through` rungs its promotion
+    decided. Every rung is judged even when its checkpoint is cached: the cache decides nothing.
     """
     ends = rung_ends(total, fidelity)
     bracket = 0  # one bracket: plain successive halving, nothing to read
@@ -190,10 +191,7 @@ def promoted_through(study: optuna.Study, trial: optuna.Trial) -> int:
     paused = trial.user_attrs.get(Attr.PROMOTED_FROM)
     if paused is None:
         return 0
-    storage = study._storage  # one trial read, not a copy of the whole study
-    stored = storage.get_trial(
-        storage.get_trial_id_from_study_id_trial_number(study._study_id, paused)
-    )
+    stored = stored_trial(study, paused)  # one trial read, not a copy of the whole study
     return (stored.user_attrs.get(Attr.RUNG) or {}).get("reached", 0)
 
 

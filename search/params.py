@@ -1,8 +1,9 @@
 """Turn the space's knobs into one trial's parameters.
 
 Searched knobs are suggested through the Optuna trial (categorical for choices, int or float for
-ranges); fixed knobs are used as given. The result is split into what determines the adapter
-(`TrainParams`) and what determines the ONNX model (`ExportParams`).
+ranges); fixed knobs are used as given; the rest take their default from the knob table
+(spaces/knobs.py), or a training setting the train section's. The result is split into what
+determines the adapter (`TrainParams`) and what determines the ONNX model (`ExportParams`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,6 @@ from autotune.candidates.export import ExportParams
 from autotune.candidates.train import TrainParams, resolve_dtype
 from autotune.spaces import KNOBS, Choices, Range, Space, knob_values
 from autotune.spaces.knobs import EXPORT_KNOBS, INT4_KNOBS, TRAIN_KNOBS
-
-DEFAULTS: dict[str, Any] = {
-    "lora_dropout": 0.05,
-    "int4_block_size": None,
-    "int4_accuracy_level": None,
-    "int4_algo": None,
-    "shared_embeddings": None,
-    "prune_lm_head": None,
-}
 
 
 def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
@@ -54,13 +46,18 @@ def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:
 
 
 def with_defaults(values: dict[str, Any], space: Space) -> dict[str, Any]:
-    """`values` and every knob they leave out: its default, or the train section's setting."""
+    """`values` and every knob they leave out: a training setting as the train section has it,
+    any other knob at its default in the knob table; a derived default (lora_alpha's) last, as
+    it reads the others."""
     values = dict(values)
-    for name, default in DEFAULTS.items():
-        values.setdefault(name, default)
+    for name, knob in KNOBS.items():
+        if name not in TRAIN_KNOBS and not knob.required and not knob.derived:
+            values.setdefault(name, knob.default)
     for name in TRAIN_KNOBS:  # fixed in the train section unless searched
         values.setdefault(name, getattr(space.train, name))
-    values.setdefault("lora_alpha", 2 * values["lora_r"])
+    for name, knob in KNOBS.items():
+        if knob.derived and name not in values:
+            values[name] = knob.default_for(values)
     return values
 
 
@@ -112,7 +109,7 @@ def export_params(values: dict[str, Any], target: str) -> ExportParams:
 def first_export(space: Space, target: str, precision: str) -> ExportParams:
     """An export at `precision` with the first value of each other export knob the space
     searches: what the preflight checks and the untrained base is measured with."""
-    values = {**DEFAULTS, "precision": precision}
+    values = {name: KNOBS[name].default for name in EXPORT_KNOBS} | {"precision": precision}
     for name in EXPORT_KNOBS:
         if name in space.search and name != "precision":
             values[name] = knob_values(space.search[name])[0]

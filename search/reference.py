@@ -13,8 +13,9 @@ from dataclasses import asdict
 
 import optuna
 
+from autotune.decisions.record import TrialRecord
 from autotune.search.params import first_export
-from autotune.search.record import REFERENCE_STATE, Attr, TrialRecord, reference_record
+from autotune.search.record import REFERENCE_STATE, Attr, reference_record, stored_attrs
 from autotune.search.run import Run
 from autotune.search.stages import make_measurement, make_onnx
 from autotune.search.trial import how_measured, timed
@@ -42,5 +43,5 @@ def measure_reference(run: Run, study: optuna.Study) -> TrialRecord:
         onnx_dir=str(onnx_dir),
         measured=how_measured(run, measurement, onnx_dir),
     )
-    study.set_user_attr(Attr.REFERENCE, record.to_user_attrs())
+    study.set_user_attr(Attr.REFERENCE, stored_attrs(record))
     return record

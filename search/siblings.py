@@ -1,9 +1,11 @@
 """Precision siblings: the trials that reuse a newly trained adapter with other export settings.
 
 When a trial trains a new adapter, the study queues one trial per other combination of the
-expanded export knobs (by default every precision and int4 option the space searches). They keep
-the training parameters, so their adapter and merged model come from the stage cache and only the
-export and the measurements run.
+expanded export knobs (by default every export knob the space searches: precision, the int4
+options of an int4 export, shared embeddings, the pruned LM head). They keep the training
+parameters, so their adapter and merged model come from the stage cache and only the export and
+the measurements run. They are queued once the training has finished, and are never judged on it
+again (search/stages.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import optuna
 
 from autotune.search.record import Attr
 from autotune.spaces import Choices, Space
-from autotune.spaces.knobs import INT4_KNOBS
+from autotune.spaces.knobs import EXPORT_KNOBS, INT4_KNOBS
 
 
 def export_combinations(space: Space, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -32,11 +34,11 @@ def export_combinations(space: Space, params: dict[str, Any]) -> list[dict[str, 
             return list(knob.choices)
         return [params[name]] if name in params else [None]
 
+    others = [k for k in EXPORT_KNOBS if k != "precision" and k in space.search]
     combinations = []
     for precision in values("precision"):
-        int4 = [values(k) for k in INT4_KNOBS if k in space.search] if precision == "int4" else []
-        names = [k for k in INT4_KNOBS if k in space.search] if precision == "int4" else []
-        for chosen in itertools.product(*int4):
+        names = [k for k in others if precision == "int4" or k not in INT4_KNOBS]
+        for chosen in itertools.product(*(values(k) for k in names)):
             combination = {"precision": precision, **dict(zip(names, chosen, strict=True))}
             combinations.append({k: v for k, v in combination.items() if v is not None})
     return combinations
@@ -44,8 +46,8 @@ def export_combinations(space: Space, params: dict[str, Any]) -> list[dict[str, 
 
 def sibling_params(space: Space, params: dict[str, Any]) -> list[dict[str, Any]]:
     """The parameters of each sibling of a trial: its own with another export setting."""
-    training = {k: v for k, v in params.items() if k != "precision" and k not in INT4_KNOBS}
-    own = {k: params[k] for k in ("precision", *INT4_KNOBS) if k in params}
+    training = {k: v for k, v in params.items() if k not in EXPORT_KNOBS}
+    own = {k: params[k] for k in EXPORT_KNOBS if k in params}
     return [{**training, **c} for c in export_combinations(space, params) if c != own]
 
 

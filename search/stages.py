@@ -22,13 +22,15 @@ from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.subset import stratified_take
 from autotune.candidates.train import TrainParams, load_train_result, total_steps, train_adapter
+from autotune.decisions.median import SETTLED
+from autotune.decisions.record import Verdict
 from autotune.evaluators.accuracy import metric_location
 from autotune.evaluators.environment import EXPORT_TOOLS, TRAINING_TOOLS, tools
 from autotune.evaluators.measurement import benchmark
 from autotune.search.fidelity import promoted_through, train_in_rungs
 from autotune.search.pruning import MedianRule, earlier_verdict
 from autotune.search.racing import Raced, Racer
-from autotune.search.record import Attr
+from autotune.search.record import Attr, Stopped
 from autotune.search.run import Run
 
 MEASUREMENT = "measurement.json"
@@ -64,6 +66,7 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
     key = adapter_key(run.base.key, run.train_identity, training, run.versions)
     trial.set_user_attr(Attr.ADAPTER_KEY, key)
     strategy = run.space.strategy
+    verdict = training_verdict(trial, key, strategy.fidelity is not None or strategy.prune)
     if strategy.fidelity is not None:
         return key, train_in_rungs(
             trial,
@@ -72,25 +75,39 @@ def make_adapter(run: Run, training: TrainParams, trial: optuna.Trial) -> tuple[
             strategy.fidelity,
             run.cache.get_or_build,
             lambda out, stop, resume: train_part(run, training, trial, out, stop, resume),
-            settled=earlier_verdict(trial.study, key) == "complete",
+            settled=verdict == SETTLED,
             promoted_through=promoted_through(trial.study, trial),
         )
-    verdict = earlier_verdict(trial.study, key) if strategy.prune else None
-    if verdict not in (None, "complete"):
-        raise optuna.TrialPruned(f"pruned before, {verdict}")
+    if verdict not in (None, SETTLED):
+        raise Stopped(Verdict.JUDGED, f"pruned before, {verdict}")
     rule = None  # judges only configurations no earlier trial settled
     if strategy.prune and verdict is None:
         rule = MedianRule(
             trial, key, strategy.checkpoints, strategy.prune_after, strategy.prune_from
         )
-    path = run.cache.get_or_build(
-        "adapter", key, lambda out: train_part(run, training, trial, out, rule=rule)
-    )
-    cached = not trial.user_attrs.get(Attr.TRAINED_HERE)
-    if cached and rule is not None:  # judged like a new training: the cache decides nothing
+    built_here: list[Path] = []  # filled when this trial trains it: no cache hit, no other worker
+
+    def build(out: Path) -> None:
+        built_here.append(out)
+        train_part(run, training, trial, out, rule=rule)
+
+    path = run.cache.get_or_build("adapter", key, build)
+    if rule is not None and not built_here:  # a cached training is judged as a new one would be
         for index, loss in enumerate(load_train_result(path).checkpoint_losses):
             rule(index, loss)
     return key, path
+
+
+def training_verdict(trial: optuna.Trial, key: str, judging: bool) -> str | None:
+    """`SETTLED` for a training not to be judged again, else the reason an earlier trial of
+    configuration `key` was pruned, or None (read only when the strategy is `judging`).
+
+    A sibling's training is settled whatever the study holds: it was queued once its training
+    had finished, though the trial that trained it may still be exporting and measuring (in
+    another worker, say: a promoted trial whose paused predecessor ranked badly at a rung)."""
+    if Attr.SIBLING_OF in trial.user_attrs:
+        return SETTLED
+    return earlier_verdict(trial.study, key) if judging else None
 
 
 def train_part(
@@ -107,7 +124,6 @@ def train_part(
     The median rule's checkpoints are taken when it judges, and in a rung training that stops
     nothing (`fidelity.stop: false`), whose losses are then a ground truth for both rules."""
     strategy = run.space.strategy
-    trial.set_user_attr(Attr.TRAINED_HERE, True)  # not a cached adapter, nor another worker's
     recording = strategy.fidelity is not None and not strategy.fidelity.stop
     train_adapter(
         run.base.path,

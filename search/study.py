@@ -17,14 +17,16 @@ from dataclasses import dataclass
 import optuna
 
 from autotune.candidates.cache import digest
+from autotune.decisions.record import Verdict
 from autotune.errors import UsageError
 from autotune.search.budget import SURPLUS, wait_for_room
 from autotune.search.fidelity import promote_paused, proposed_again
-from autotune.search.record import Attr
+from autotune.search.record import Attr, Stopped
 from autotune.search.run import Run
 from autotune.search.samplers import make_sampler, sampler_seed
 from autotune.search.trial import run_trial
 from autotune.search.workers.identity import this_worker
+from autotune.search.workers.trial_access import queued_params
 from autotune.spaces import Space, StrategySection
 
 
@@ -42,6 +44,8 @@ def objective(run: Run, trials: int, tidy: Callable[[], None]):
             return run_trial(trial, run)
         except optuna.TrialPruned as pruned:
             trial.set_user_attr(Attr.PRUNED, str(pruned))
+            if isinstance(pruned, Stopped):
+                trial.set_user_attr(Attr.VERDICT, pruned.verdict.value)
             run.events.trial_pruned(trial.number, str(pruned))
             raise
         except Exception as error:
@@ -56,14 +60,14 @@ def objective(run: Run, trials: int, tidy: Callable[[], None]):
 
 def yield_surplus(trial: optuna.Trial) -> None:
     """End a trial the budget has no room for as pruned, its queued parameters queued again."""
-    fixed = trial.storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
+    fixed = queued_params(trial)
     if fixed is not None:  # taken from the queue: a sibling or a retry waits for a later run
         kept = (Attr.SIBLING_OF, Attr.RETRY_OF)
         attrs = {k: v for k, v in trial.user_attrs.items() if k in kept}
         trial.study.enqueue_trial(fixed, user_attrs=attrs)
     trial.set_user_attr(Attr.PRUNED, SURPLUS)
     trial.study.stop()
-    raise optuna.TrialPruned(SURPLUS)
+    raise Stopped(Verdict.SURPLUS, SURPLUS)
 
 
 def space_hash(space: Space) -> str:

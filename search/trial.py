@@ -18,13 +18,14 @@ import optuna
 
 from autotune.candidates.export_summary import read_summary
 from autotune.candidates.train import TrainResult, load_train_result
+from autotune.decisions.record import TrialRecord, Verdict
 from autotune.search.budget import repeat_of
 from autotune.search.derived import derived_metrics
 from autotune.search.events import StudyEvents
 from autotune.search.fidelity import loss_curve
 from autotune.search.params import export_params, suggest, train_params
 from autotune.search.racing import Raced, racer, record_raced
-from autotune.search.record import Attr, TrialRecord, reference_record
+from autotune.search.record import Attr, Stopped, metrics_json, reference_record, stored_attrs
 from autotune.search.run import Run
 from autotune.search.siblings import enqueue_siblings
 from autotune.search.stages import (
@@ -53,7 +54,7 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
     values = suggest(trial, space)
     trial.set_user_attr(Attr.PARAMS, values)
     if (earlier := repeat_of(trial)) is not None:  # not run again (search/budget.py)
-        raise optuna.TrialPruned(f"a repeat of trial {earlier}: its figures stand")
+        raise Stopped(Verdict.REPEAT, f"a repeat of trial {earlier}: its figures stand")
     training, exporting = train_params(values, space), export_params(values, run.target)
     seconds: dict[str, float] = {}
     run.events.trial_started(trial.number, values)
@@ -80,7 +81,7 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
             reference_metrics(trial.study),
             merged_key,
             merged,
-            exporting,
+            values,
         )
 
     trained = load_train_result(adapter)
@@ -125,13 +126,13 @@ def save_record(
 ) -> None:
     """The record in the study (user attributes, and each constraint's violation through
     `set_constraint`, which is what feasibility is read from) and in trials/<n>/."""
-    for key, value in record.to_user_attrs().items():
+    for key, value in stored_attrs(record).items():
         trial.set_user_attr(key, value)
     for constraint in run.space.parsed_constraints():
         value = run.space.metric(record.metrics, constraint.metric)
         trial.set_constraint(str(constraint), constraint.violation(value))
     folder = run.trial_dir(trial.number)
-    (folder / "metrics.json").write_text(json.dumps(record.to_json(), indent=2))
+    (folder / "metrics.json").write_text(json.dumps(metrics_json(record), indent=2))
     (folder / MEASUREMENT).write_text(json.dumps(measurement, indent=2))
 
 
@@ -152,8 +153,8 @@ def how_measured(run: Run, measurement: dict[str, Any], onnx_dir: Path) -> dict[
             "attempts": len(latency.get("attempts", [])),
             "noisy": latency.get("noisy", []),
         },
-        # what paired comparisons need (reports/tiers.py): right or wrong per eval example, and
-        # the latency repeats
+        # what paired comparisons need (decisions/dominance.py): right or wrong per eval example,
+        # and the latency repeats
         "correct": accuracy.get("correct", ""),
         "latency_samples": latency.get("samples", {}),
         "environment": measurement.get("environment") or run.environment,

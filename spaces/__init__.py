@@ -7,7 +7,17 @@ the knob table (spaces/knobs.py) and the metric vocabulary (spaces/metrics.py).
 
 from pathlib import Path
 
-from autotune.spaces.knobs import KNOBS, Choices, Knob, Range, knob_values
+from autotune.spaces.knobs import (
+    KNOBS,
+    REQUIRED,
+    Choices,
+    Derived,
+    Knob,
+    KnobDef,
+    Range,
+    knob_values,
+)
+from autotune.spaces.latency import LatencySection, NoiseSection
 from autotune.spaces.load import gguf_path, load_space, model_path, model_source, stored_space
 from autotune.spaces.metrics import (
     LATENCY_METRICS,
@@ -22,15 +32,13 @@ from autotune.spaces.metrics import (
 )
 from autotune.spaces.schema import (
     Constraint,
-    LatencySection,
-    NoiseSection,
     Space,
     SpaceError,
-    StrategySection,
     TinyModel,
     parse_constraint,
     parse_duration,
 )
+from autotune.spaces.strategy import StrategySection
 
 SPACES_DIR = Path(__file__).resolve().parent
 DEFAULT_SPACE = SPACES_DIR / "tiny.yaml"
@@ -38,6 +46,9 @@ DEFAULT_SPACE = SPACES_DIR / "tiny.yaml"
 __all__ = [
     "DEFAULT_SPACE",
     "KNOBS",
+    "REQUIRED",
+    "Derived",
+    "KnobDef",
     "LATENCY_METRICS",
     "METRICS",
     "STATS",

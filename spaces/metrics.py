@@ -36,7 +36,7 @@ LATENCY_METRICS: dict[str, MetricInfo] = {
 SCALAR_METRICS: dict[str, MetricInfo] = {
     "accuracy": MetricInfo("", "share of eval examples predicted right"),
     "macro_f1": MetricInfo("", "macro-averaged F1 over the labels"),
-    "gain_over_base": MetricInfo("", "accuracy over the untrained base's (search/derived.py)"),
+    "gain_over_base": MetricInfo("", "accuracy over the untrained base's (decisions/derived.py)"),
     "quant_drop": MetricInfo(
         "", "accuracy lost against the same model exported unquantised (search/derived.py)"
     ),

@@ -1,9 +1,12 @@
-"""The space file's schema: one pydantic model per section, with the defaults and bounds.
+"""The space file's schema: one pydantic model per section, with the defaults, bounds and help.
 
 A space says what to search (`search`: knobs, see spaces/knobs.py), how to train and measure
 (`train`, `latency`), what counts as good (`objectives`, `constraints`, metrics from
 spaces/metrics.py) and how to spend the budget (`strategy`, `budget`). `spaces/load.py` reads a
-file into a `Space` and checks what the schema alone cannot (the target, files on disk).
+file into a `Space` and checks what the schema alone cannot (the target, files on disk). Every
+field says what it is in its `description`; spaces/reference.py renders them, with the defaults,
+into docs/space-reference.md. The `train` settings that are knobs take their default, bounds and
+help from the knob table.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from autotune.errors import AutotuneError
-from autotune.spaces.knobs import EXPORT_KNOBS, SCHEDULES, Choices, Strict
-from autotune.spaces.metrics import STATS, metric_column, metric_value
+from autotune.spaces.knobs import EXPORT_KNOBS, LOSS_SPANS, METHODS, SCHEDULES, Choices, Strict
+from autotune.spaces.knobs import knob_field as knob
+from autotune.spaces.latency import LatencySection
+from autotune.spaces.metrics import metric_column, metric_value
+from autotune.spaces.strategy import SAMPLERS as SAMPLERS
+from autotune.spaces.strategy import FidelitySection as FidelitySection
+from autotune.spaces.strategy import StrategySection
 
 TARGETS = ("cpu", "cuda")
-SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
 
 
 class SpaceError(AutotuneError):
@@ -36,13 +43,19 @@ class SpaceError(AutotuneError):
 class TinyModel(Strict):
     """The embedded base: a small Phi-3 built and pretrained locally on the training phrases."""
 
-    hidden_size: int = Field(128, ge=32)
-    num_layers: int = Field(2, ge=1, le=12)
-    head_size: Literal[32, 64] = 32
-    vocab_size: int = Field(1200, ge=300, le=32000)
-    pretrain_epochs: int = Field(6, ge=0)
-    pretrain_learning_rate: float = Field(3e-3, gt=0)
-    seed: int = 0
+    hidden_size: int = Field(128, ge=32, description="the model's hidden size")
+    num_layers: int = Field(2, ge=1, le=12, description="decoder layers")
+    head_size: Literal[32, 64] = Field(32, description="attention head size")
+    vocab_size: int = Field(
+        1200,
+        ge=300,
+        le=32000,
+        description="the tokenizer's vocabulary, trained on the data; not an output size of a "
+        "linear layer (the ONNX builder would take that layer for the LM head)",
+    )
+    pretrain_epochs: int = Field(6, ge=0, description="pretraining passes over the phrases")
+    pretrain_learning_rate: float = Field(3e-3, gt=0, description="pretraining learning rate")
+    seed: int = Field(0, description="seed of the model's initial weights and its pretraining")
 
     @model_validator(mode="after")
     def _vocab_unlike_linear_outputs(self) -> TinyModel:
@@ -74,11 +87,13 @@ class ModelSection(Strict):
     into a Hugging Face folder in the stage cache, then trained and exported like any other base.
     """
 
-    path: str | None = None
-    gguf: str | GgufInPackage | None = None
-    revision: str | None = None
-    trust_remote_code: bool = False
-    tiny: TinyModel | None = None
+    path: str | None = Field(None, description="a hub id or a local folder")
+    gguf: str | GgufInPackage | None = Field(
+        None, description="a GGUF file (relative to the space file), or a file in a package"
+    )
+    revision: str | None = Field(None, description="the hub revision of `path`")
+    trust_remote_code: bool = Field(False, description="run the model repository's own code")
+    tiny: TinyModel | None = Field(None, description="the embedded tiny base")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSection:
@@ -93,22 +108,42 @@ class ModelSection(Strict):
 class DataSection(Strict):
     """Where the examples are and how a record becomes a prompt and a completion."""
 
-    files: list[str] = Field(min_length=1)
-    prompt_template: str
-    completion_template: str
-    labels: list[str] | None = Field(None, min_length=2)
-    eval_fraction: float = Field(0.2, gt=0, lt=1)
-    split_seed: int = 0
-    # Caps on the split (each keeps the label balance): a shorter study on a large data set.
-    max_train: int | None = Field(None, ge=1)
-    max_eval: int | None = Field(None, ge=1)
-    # Render prompt and completion through the base's chat template (the tokenizer's), with an
-    # optional system message: the same text in training, scoring, generation and bench.
-    chat_template: bool = False
-    system: str | None = None
-    # Spaces without labels: the `evaluate` metric scoring greedy generations, by the name of one
-    # shipped with autotune or a local module folder (relative to the space file).
-    metric: str = "exact_match"
+    files: list[str] = Field(
+        min_length=1,
+        description="a data file or a list of them (.json, .jsonl, .csv, .parquet), relative to "
+        "the space file",
+    )
+    prompt_template: str = Field(description="the prompt, with {column} fields of a record")
+    completion_template: str = Field(description="the completion, with {column} fields")
+    labels: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="the completions of a classification, scored by label likelihood; null: "
+        "greedy generations scored by `metric`",
+    )
+    eval_fraction: float = Field(
+        0.2, gt=0, lt=1, description="the eval split's share (stratified, seeded by split_seed)"
+    )
+    split_seed: int = Field(0, description="the seed of the train/eval split")
+    max_train: int | None = Field(
+        None,
+        ge=1,
+        description="a cap on the train split (keeping the label balance): a shorter study on a "
+        "large data set",
+    )
+    max_eval: int | None = Field(None, ge=1, description="a cap on the eval split, likewise")
+    chat_template: bool = Field(
+        False,
+        description="render prompt and completion through the base's chat template (the "
+        "tokenizer's): the same text in training, scoring, generation and bench",
+    )
+    system: str | None = Field(None, description="a system message for the chat template")
+    metric: str = Field(
+        "exact_match",
+        description="spaces without labels: the `evaluate` metric scoring greedy generations, by "
+        "the name of one shipped with autotune or a local module folder (relative to the space "
+        "file)",
+    )
 
     @field_validator("files", mode="before")
     @classmethod
@@ -125,42 +160,48 @@ class DataSection(Strict):
 class TrainSection(Strict):
     """Fixed training settings (the searched ones live in `search`).
 
-    `method`, `batch_size` and `gradient_checkpointing` may instead be searched as knobs.
-    `dtype` is the compute dtype: LoRA keeps the base in it (bf16/fp16 under autocast, fp16 with a
-    gradient scaler) and QLoRA computes in it (`bnb_4bit_compute_dtype`); `auto` is bf16 on a GPU
-    that supports it, else fp32. The merged model is saved in the same dtype.
+    The settings that are knobs (spaces/knobs.py: TRAIN_KNOBS) may instead be searched, and take
+    their default, bounds and help from the knob table. `dtype` is the compute dtype: LoRA keeps
+    the base in it (bf16/fp16 under autocast, fp16 with a gradient scaler) and QLoRA computes in
+    it (`bnb_4bit_compute_dtype`); `auto` is bf16 on a GPU that supports it, else fp32. The merged
+    model is saved in the same dtype.
     """
 
-    method: Literal["lora", "qlora"] = "lora"
-    # Module names LoRA adapts (`all-linear`: every linear layer but the head); None: the
-    # architecture's default (candidates/model_check.py), resolved before the study starts.
-    target_modules: list[str] | None = Field(None, min_length=1)
-    epochs: float = Field(3, gt=0)
-    batch_size: int = Field(8, ge=1)
-    max_seq_len: int = Field(256, ge=8)
-    seed: int = 0
-    threads: int = Field(1, ge=1)
-    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    gradient_checkpointing: bool = False
-    # QLoRA's 4-bit base (bitsandbytes): NF4 or FP4 weights, and double quantisation of the
-    # quantisation constants.
-    quant_type: Literal["nf4", "fp4"] = "nf4"
-    double_quant: bool = True
-    # The recipe (candidates/recipe.py): the learning-rate schedule and its warm-up share, and
-    # which tokens the loss counts. The default, a constant rate after 3% warm-up, measured best
-    # of six recipes on SmolLM2 (bench/recipes.py, README).
-    lr_schedule: Literal[SCHEDULES] = "constant"
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    loss_span: Literal["completion_eos", "completion", "whole_text"] = "completion_eos"
-    # The optimiser's settings, as Olive's example passes them in `training_args` (each may be
-    # searched instead; spaces/knobs.py has their help): micro-batches per step, gradient-norm
-    # clipping (0: none), AdamW's weight decay and betas, and a step count that replaces epochs.
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    max_grad_norm: float = Field(0.0, ge=0)
-    weight_decay: float = Field(0.01, ge=0, le=1)
-    adam_beta1: float = Field(0.9, ge=0, lt=1)
-    adam_beta2: float = Field(0.999, ge=0, lt=1)
-    max_steps: int | None = Field(None, ge=1)
+    method: Literal[METHODS] = knob("method")
+    target_modules: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="module names LoRA adapts (`all-linear`: every linear layer but the head); "
+        "null: the architecture's default (candidates/model_check.py), resolved before the study "
+        "starts",
+    )
+    epochs: float = Field(3, gt=0, description="passes over the train split (unless max_steps)")
+    batch_size: int = knob("batch_size")
+    max_seq_len: int = Field(256, ge=8, description="tokens of prompt and completion, at most")
+    seed: int = Field(0, description="the seed of the LoRA weights and of the batch order")
+    threads: int = Field(1, ge=1, description="torch CPU threads for training")
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="the compute dtype (above); fp16 needs target cuda"
+    )
+    gradient_checkpointing: bool = knob("gradient_checkpointing")
+    quant_type: Literal["nf4", "fp4"] = Field(
+        "nf4", description="qlora: the 4-bit base's weights (bitsandbytes), NF4 or FP4"
+    )
+    double_quant: bool = Field(True, description="qlora: quantise the quantisation constants too")
+    lr_schedule: Literal[SCHEDULES] = knob("lr_schedule")
+    warmup_ratio: float = knob("warmup_ratio")
+    loss_span: Literal[LOSS_SPANS] = Field(
+        "completion_eos",
+        description="the tokens the loss counts (candidates/recipe.py): the completion and its "
+        "EOS, the completion only, or the whole text",
+    )
+    # The optimiser's settings, as Olive's example passes them in `training_args`.
+    gradient_accumulation_steps: int = knob("gradient_accumulation_steps")
+    max_grad_norm: float = knob("max_grad_norm")
+    weight_decay: float = knob("weight_decay")
+    adam_beta1: float = knob("adam_beta1")
+    adam_beta2: float = knob("adam_beta2")
+    max_steps: int | None = knob("max_steps")
 
     @field_validator("target_modules", mode="before")
     @classmethod
@@ -168,134 +209,13 @@ class TrainSection(Strict):
         return [value] if isinstance(value, str) else value
 
 
-class NoiseSection(Strict):
-    """When a latency measurement is not trusted, and what is done about it
-    (evaluators/machine_state.py): it is repeated, and flagged if it stays noisy."""
-
-    # A ttft or decode coefficient of variation over the repeats above this is noisy (a quiet
-    # measurement of these models stays under about 0.25).
-    max_cv: float = Field(0.3, gt=0)
-    # Other processes keeping more than this many cores busy, on average, on the cores the
-    # measurement runs on: outside load.
-    max_other_cores: float = Field(0.25, ge=0)
-    # Time the hypervisor gave this machine's CPUs to others, as a share of the CPU time.
-    max_steal: float = Field(0.05, ge=0, le=1)
-    # How many times a noisy measurement is taken again; before each, up to `quiet_wait_s`
-    # seconds of waiting for the outside load to end.
-    retries: int = Field(2, ge=0, le=10)
-    quiet_wait_s: float = Field(10, ge=0)
-
-
-class LatencySection(Strict):
-    """How generation latency is measured on the exported model."""
-
-    prompt_tokens: int = Field(64, ge=1)
-    new_tokens: int = Field(8, ge=2)
-    warmup: int = Field(2, ge=0)
-    repeats: int = Field(10, ge=3)
-    # Repeat (at least `repeats`, at most `max_repeats`) until the 95% confidence intervals of the
-    # ttft and decode medians are within this fraction of them; None: exactly `repeats`.
-    stable: float | None = Field(None, gt=0, lt=1)
-    max_repeats: int = Field(300, ge=3)
-    stat: Literal[STATS] = "p50"
-    threads: int = Field(1, ge=1)
-    noise: NoiseSection = Field(default_factory=NoiseSection)
-
-    @model_validator(mode="after")
-    def _repeat_bounds(self) -> LatencySection:
-        if self.max_repeats < self.repeats:
-            raise ValueError("expected max_repeats >= repeats")
-        return self
-
-
-class RacingSection(Strict):
-    """Racing evaluation (search/racing.py): a label-scoring candidate's accuracy is taken on
-    these growing prefixes of the eval split first, and it stops after one of them once a
-    finished trial clearly beats it; only candidates still in the race are scored on all."""
-
-    # Fewer than 6 examples can never separate two candidates (McNemar needs 6 discordant).
-    stages: list[int] = Field(default_factory=lambda: [64, 256], min_length=1)
-
-    @field_validator("stages")
-    @classmethod
-    def _growing(cls, value: list[int]) -> list[int]:
-        if value[0] < 6 or any(b <= a for a, b in zip(value, value[1:], strict=False)):
-            raise ValueError(f"expected growing example counts of at least 6, got {value}")
-        return value
-
-
-class FidelitySection(Strict):
-    """Successive halving on training steps (search/fidelity.py): a training runs in `rungs`
-    parts, the last ending at the full step count and each earlier one `eta` times shorter than
-    the next; at the end of each part only the best 1/eta by eval loss go on."""
-
-    rungs: int = Field(3, ge=2, le=6)
-    eta: int = Field(3, ge=2, le=10)
-    # The first rung ranks this many configurations before the best goes on (cheap to screen);
-    # on later rungs the best so far goes on at once, so that a first candidate finishes early.
-    screen: int = Field(3, ge=1)
-    # false: every training runs through all its rungs, nothing is stopped, and the median
-    # rule's checkpoint losses are recorded too (the ground truth of bench/search_efficiency.py).
-    stop: bool = True
-    # Hyperband's hedge against a first rung that ranks wrongly (a high learning rate leads
-    # early and loses at the end): up to `rungs` brackets; a configuration in bracket b is first
-    # judged at rung b + 1, among its bracket only (the last bracket trains every one to its end).
-    brackets: int = Field(1, ge=1, le=6)
-
-    @model_validator(mode="after")
-    def _brackets_within_rungs(self) -> FidelitySection:
-        if self.brackets > self.rungs:
-            raise ValueError(f"expected brackets at most rungs ({self.rungs}), got {self.brackets}")
-        return self
-
-
-class StrategySection(Strict):
-    """How the study spends its budget: sampler, precision siblings, early stopping, failures."""
-
-    sampler: Literal[SAMPLERS] = "tpe"
-    # Export knobs whose other values are queued as sibling trials each time a new adapter is
-    # trained (they reuse it); None: every export knob the space searches; []: no siblings.
-    expand: list[str] | None = None
-    # Multi-fidelity trainings (successive halving on the steps); null: every training runs to
-    # its end, and `prune` may stop hopeless ones by the median rule instead.
-    fidelity: FidelitySection | None = Field(default_factory=FidelitySection)
-    # Without `fidelity`: stop a training whose eval loss at a checkpoint (from `prune_from` on)
-    # is worse than the median of earlier trainings at that checkpoint, once `prune_after`
-    # trainings completed.
-    prune: bool = True
-    checkpoints: int = Field(3, ge=1, le=20)
-    # The eval loss (at checkpoints and at the end of training) is taken on this many eval
-    # examples, a fixed stratified subset: enough to rank trainings, a fraction of the cost.
-    checkpoint_examples: int = Field(64, ge=4)
-    # At the end of a study, time the top tier's candidates again in turns (A B C A B C ...)
-    # under one machine state, and pick on those figures (search/confirm.py).
-    confirm: bool = True
-    prune_from: int = Field(2, ge=1)
-    prune_after: int = Field(3, ge=1)
-    # Stop the study after this many failed trials in a row, or this many pruned trials in a row
-    # (a sampler that keeps proposing what the pruning rule stops).
-    max_failures: int = Field(5, ge=1)
-    max_pruned: int = Field(20, ge=1)
-    # A trial whose process died (killed, out of memory) runs again at most this many times;
-    # then it stays failed, "gave up after N retries".
-    max_retries: int = Field(2, ge=0)
-    # Racing evaluation of label-scoring candidates; null: every candidate scored on all.
-    racing: RacingSection | None = Field(default_factory=RacingSection)
-
-    @field_validator("expand")
-    @classmethod
-    def _export_knobs(cls, value: list[str] | None) -> list[str] | None:
-        for name in value or []:
-            if name not in EXPORT_KNOBS:
-                raise ValueError(f"expected export knobs among {EXPORT_KNOBS}, got {name!r}")
-        return value
-
-
 class BudgetSection(Strict):
     """When the study stops: a number of completed trials and/or a wall-clock limit."""
 
-    trials: int = Field(20, ge=1)
-    timeout: float | None = None
+    trials: int = Field(20, ge=1, description="completed trials")
+    timeout: float | None = Field(
+        None, description="a wall-clock limit: seconds, or a duration like '30m', '8h', '1d'"
+    )
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -306,7 +226,9 @@ class BudgetSection(Strict):
 class SelectSection(Strict):
     """How one candidate is picked from the feasible Pareto front."""
 
-    prefer: str | None = None
+    prefer: str | None = Field(
+        None, description="the objective that picks; null: the first of `objectives`"
+    )
 
 
 class Constraint(BaseModel):
@@ -326,17 +248,32 @@ class Constraint(BaseModel):
 class Space(Strict):
     """A validated space file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    model: ModelSection
-    data: DataSection
-    train: TrainSection = Field(default_factory=TrainSection)
-    search: dict[str, Any]  # name -> Knob, parsed by load_space (see parse_knob)
-    objectives: dict[str, Literal["maximize", "minimize"]] = Field(min_length=1)
-    constraints: dict[str, str] = Field(default_factory=dict)
-    latency: LatencySection = Field(default_factory=LatencySection)
-    budget: BudgetSection = Field(default_factory=BudgetSection)
-    strategy: StrategySection = Field(default_factory=StrategySection)
-    select: SelectSection = Field(default_factory=SelectSection)
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$", description="the space's name: the run folder's default"
+    )
+    model: ModelSection = Field(description="the base model")
+    data: DataSection = Field(description="the examples")
+    train: TrainSection = Field(default_factory=TrainSection, description="fixed training settings")
+    search: dict[str, Any] = Field(  # name -> Knob, parsed by load_space (see parse_knob)
+        description="knob name -> a fixed value, {choices: [...]} or {low, high, log, step}: the "
+        "knobs below, the required ones always"
+    )
+    objectives: dict[str, Literal["maximize", "minimize"]] = Field(
+        min_length=1, description="metric -> maximize or minimize"
+    )
+    constraints: dict[str, str] = Field(
+        default_factory=dict, description="metric -> '>= NUMBER' or '<= NUMBER'"
+    )
+    latency: LatencySection = Field(
+        default_factory=LatencySection, description="how latency is measured"
+    )
+    budget: BudgetSection = Field(default_factory=BudgetSection, description="when the study stops")
+    strategy: StrategySection = Field(
+        default_factory=StrategySection, description="how the budget is spent"
+    )
+    select: SelectSection = Field(
+        default_factory=SelectSection, description="how one candidate is picked"
+    )
 
     # Set by load_space: where the file is, so relative paths resolve against it.
     source: Path = Field(default=Path("."), exclude=True)

@@ -1,4 +1,9 @@
-"""Shared fixtures. Everything runs offline: no hub lookups, no onnxruntime telemetry."""
+"""Shared fixtures. Everything runs offline: no hub lookups, no onnxruntime telemetry.
+
+Two tiers: tests marked `slow` train, export, measure an ONNX model, run a study or start a
+worker (seconds to minutes); the rest, `pytest -m "not slow"`, take a couple of minutes in all.
+A test not marked slow that reaches slow work fails (tests/fast_tier/refuse_slow_work.py).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
+from tests.fast_tier.refuse_slow_work import refusing_slow_work  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "spaces" / "tiny.yaml"
 DATA = REPO / "spaces" / "data" / "tones.jsonl"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test not marked slow runs (fixtures included) with the slow work refused."""
+    if item.get_closest_marker("slow"):
+        return (yield)
+    with refusing_slow_work():
+        return (yield)
 
 
 def tiny_dict() -> dict:

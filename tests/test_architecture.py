@@ -11,11 +11,12 @@ import pytest
 from autotune.candidates.export import ExportParams
 from autotune.candidates.train import TrainParams
 from autotune.commands.report import shared_results
+from autotune.decisions.record import TrialRecord
 from autotune.errors import AutotuneError, UsageError
 from autotune.evaluators.environment import versions
 from autotune.reports.selection import parse_where
 from autotune.search import stages
-from autotune.search.record import GAVE_UP, Attr, TrialRecord, read_trials
+from autotune.search.record import GAVE_UP, Attr, read_trials, record_of, stored_attrs
 from autotune.search.study import open_study
 from autotune.search.workers.recovery import requeue, requeue_interrupted
 from autotune.search.workers.storage import open_storage, parse_storage
@@ -145,10 +146,10 @@ def test_the_record_round_trips_through_user_attributes(tmp_path):
         onnx_dir="/tmp/x",
         measured={"eval_examples": 10},
     )
-    for key, value in written.to_user_attrs().items():
+    for key, value in stored_attrs(written).items():
         trial.set_user_attr(key, value)
     study.tell(trial, 0.7)
-    read = TrialRecord.from_trial(study.trials[0])
+    read = record_of(study.trials[0])
     assert (read.params, read.metrics, read.seconds, read.onnx_dir, read.measured) == (
         written.params,
         written.metrics,
@@ -211,7 +212,7 @@ def test_a_configuration_that_keeps_dying_is_retried_twice_then_given_up(tmp_pat
     requeue_interrupted(study, max_retries=2)
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert [t.number for t in waiting] == []
-    record = TrialRecord.from_trial(study.trials[third.number])
+    record = record_of(study.trials[third.number])
     assert record.state == "FAIL" and record.reason.startswith("gave up after 2 retries")
 
 

@@ -1,8 +1,10 @@
-"""`autotune bench` on real exported models, and its errors."""
+"""`autotune bench` on real exported models, and its errors; a benchmark of bench/ run as a
+module, and the result file it writes."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +93,26 @@ def test_bench_of_a_missing_or_broken_folder(tmp_path, broken):
     assert "Traceback" not in done.stderr
     assert str(folder) in done.stderr and "onnxruntime-genai" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_benchmark_runs_as_a_module_and_writes_its_result(candidate, tmp_path):
+    model = str(candidate / "fp32")
+    command = [sys.executable, "-m", "bench.latency_fidelity", "--model", model, "--rounds", "1"]
+    command += ["--repeats", "3", "--warmup", "0", "--prompt-tokens", "16", "--new-tokens", "3"]
+    env = {**os.environ, "BENCH_RESULTS": str(tmp_path)}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "part 1, agreement within 5%" in done.stdout and "part 2" in done.stdout
+    (written,) = tmp_path.glob("latency_fidelity-*.json")
+    assert f"result: {written}" in done.stdout
+    result = json.loads(written.read_text())
+    assert result["name"] == "latency_fidelity" and "-m bench.latency_fidelity" in result["command"]
+    assert result["arguments"]["model"] == model and result["arguments"]["repeats"] == 3
+    figures = result["figures"]
+    ttft = figures["part1"]["medians"]["ttft_ms"]
+    assert ttft["ratio"] == ttft["autotune"] / ttft["independent"] > 0
+    assert len(figures["part2"]["runs"]) == 3
+    assert figures["passed"] == (figures["part1"]["passed"] and figures["part2"]["passed"])
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True)
+    assert result["commit"]["sha"] == head.stdout.decode().strip()
+    assert result["machine"]["target"] == "cpu" and result["wall_s"] > 0

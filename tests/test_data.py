@@ -214,6 +214,7 @@ def test_numbers_render_with_str(data_space):
     assert {e.text for e in dataset.train + dataset.eval} == {str(i) for i in range(10)}
 
 
+@pytest.mark.slow
 def test_completions_match_labels_stripped(data_space, capsys, tmp_path):
     space, _ = data_space("tones.jsonl", jsonl(ROWS), completion_template=" {tone}")
     assert dry_run(space, capsys, tmp_path / "cache")[0] == 0

@@ -10,6 +10,8 @@ import pytest
 
 from tests.test_workflow import run_autotune
 
+pytestmark = pytest.mark.slow
+
 
 def test_a_constraint_on_quant_drop_measures_the_unquantised_twin(
     write_space, shared_cache, tmp_path

@@ -60,6 +60,7 @@ def test_the_first_rung_screens_before_any_goes_on():
     assert ranking(0.5, [1.0, 1.1], 3, screen=3) == (0, 1)
 
 
+@pytest.mark.slow
 def test_a_training_in_parts_is_the_straight_training(tiny, tmp_path):
     """What makes a rung checkpoint worth continuing from: the same adapter, bit for bit."""
     space, dataset, base = tiny

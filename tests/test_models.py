@@ -79,6 +79,7 @@ def test_builder_architectures_are_read_from_the_installed_builder():
     assert set(DEFAULT_TARGETS) <= set(exported)
 
 
+@pytest.mark.slow
 def test_unmatched_target_modules_list_the_model_modules(write_space, llama, tmp_path, capsys):
     # Phi-3's fused names on a Llama: before, LoRA went on o_proj alone, silently.
     space = space_on(write_space, llama, target_modules=["qkv_proj", "o_proj"])
@@ -90,6 +91,7 @@ def test_unmatched_target_modules_list_the_model_modules(write_space, llama, tmp
     assert_nothing_trained(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_default_target_modules_follow_the_architecture(write_space, llama, tmp_path, capsys):
     space = space_on(write_space, llama, epochs=1)
     raw = yaml.safe_load(space.read_text())
@@ -111,6 +113,7 @@ def test_default_target_modules_follow_the_architecture(write_space, llama, tmp_
         (None, "not valid JSON"),
     ],
 )
+@pytest.mark.slow
 def test_a_broken_config_is_named(write_space, llama, tmp_path, capsys, edit, expected):
     folder = tmp_path / "model"
     shutil.copytree(llama, folder)
@@ -129,6 +132,7 @@ def test_a_broken_config_is_named(write_space, llama, tmp_path, capsys, edit, ex
     assert_nothing_trained(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_a_failing_preflight_export_stops_the_study_before_training(
     write_space, tiny, tmp_path, capsys
 ):

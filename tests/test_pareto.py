@@ -7,17 +7,10 @@ import random
 import optuna
 import pytest
 
-from autotune.reports.pareto import (
-    Candidate,
-    closest_candidate,
-    dominates,
-    hypervolume,
-    objective_bounds,
-    pareto_front,
-    rank_front,
-    scaled_hypervolume,
-)
-from autotune.reports.tiers import select
+from autotune.decisions.candidate import Candidate
+from autotune.decisions.dominance import dominates, pareto_front
+from autotune.decisions.selection import closest_candidate, rank_front, select
+from autotune.reports.hypervolume import hypervolume, objective_bounds, scaled_hypervolume
 
 MAX_MIN = ["maximize", "minimize"]
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from autotune.search.racing import Racer, dominator, racing_stages, rivals
+from autotune.decisions.racing import dominator, racing_stages
+from autotune.search.racing import Racer, rivals
 from autotune.search.record import Attr
 from autotune.spaces import SpaceError, load_space
 from tests.conftest import merge, tiny_dict

@@ -33,6 +33,7 @@ def tokenizer(tiny):
     return AutoTokenizer.from_pretrained(tiny[2].path)
 
 
+@pytest.mark.slow
 def test_loss_spans_count_the_tokens_they_name(tokenizer):
     prompt, completion = "### Text: a lovely day\n### The tone is:\n", "joy"
     n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])

@@ -11,12 +11,12 @@ import pytest
 from rich.console import Console
 
 from autotune.console.progress import Progress
+from autotune.decisions.candidate import Candidate
+from autotune.decisions.selection import select
 from autotune.errors import UsageError
 from autotune.reports.document import Bullets, Heading, Table, Text, to_markdown
 from autotune.reports.html import to_html
-from autotune.reports.pareto import Candidate
 from autotune.reports.selection import parse_where
-from autotune.reports.tiers import select
 
 
 def test_parse_where():

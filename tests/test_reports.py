@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from autotune.reports.pareto import pareto_front
+from autotune.decisions.dominance import pareto_front
 from tests.conftest import assert_generates, merge, tiny_dict
 
 pytestmark = pytest.mark.slow

@@ -25,6 +25,8 @@ from autotune.candidates.train import TrainParams, train_adapter
 from autotune.spaces import load_space
 from tests.conftest import DATA, REPO
 
+pytestmark = pytest.mark.slow
+
 # Label log-probabilities of the fp32 ONNX model against torch's, summed over label + EOS
 # tokens: float32 kernels differ in summation order, far below a label's margin.
 SCORE_TOLERANCE = 2e-3

@@ -200,6 +200,7 @@ def test_cli_refuses_cuda_without_a_gpu_in_one_line(space):
     assert len(lines) == 1 and "needs a CUDA GPU" in lines[0] and "--dry-run" in lines[0]
 
 
+@pytest.mark.slow
 def test_cli_validates_a_cuda_space_without_a_gpu(write_space, shared_cache):
     space = str(REPO / "spaces" / "tiny-cuda.yaml")
     cache = ["--cache", str(shared_cache)]  # the dry run builds the base and the preflight

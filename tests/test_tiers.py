@@ -1,12 +1,12 @@
-"""The noise-aware front and pick (reports/tiers.py) on hand-made candidates."""
+"""The noise-aware front and pick (decisions/selection.py) on hand-made candidates."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from autotune.reports.pareto import Candidate, Evidence
-from autotune.reports.table import straddled
-from autotune.reports.tiers import beats, select, select_confirmed, tiers
+from autotune.decisions.candidate import Candidate, Evidence, straddled
+from autotune.decisions.dominance import beats
+from autotune.decisions.selection import select, select_confirmed, tiers
 from autotune.spaces import Constraint
 
 OBJECTIVES = {"accuracy": "maximize", "e2e_ms": "minimize"}

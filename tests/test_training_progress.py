@@ -133,5 +133,5 @@ def test_one_curve_per_training_not_per_sibling(study_results):
 
 def test_no_training_section_without_curves_or_rungs(study_results):
     for record in study_results.records:
-        record.loss_curve, record.rung = {}, {}
+        record.loss_curve, record.rung = {}, None
     assert training_blocks(study_results, {}) == []

@@ -5,12 +5,11 @@ builder and the target modules, and exported once per precision, cut to one laye
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from autotune.candidates.cache import StageCache
 from autotune.candidates.data import load_dataset
+from autotune.commands.options import StudyOptions
 from autotune.evaluators.environment import versions
 from autotune.search.events import StudyEvents
 from autotune.search.run import check_inputs
@@ -20,11 +19,11 @@ from autotune.spaces.knobs import TRAIN_KNOBS
 from autotune.startup import go_offline, quiet_libraries
 
 
-def dry_run(space: Space, args: argparse.Namespace) -> int:
+def dry_run(space: Space, options: StudyOptions) -> int:
     go_offline(space)
     quiet_libraries()
-    out = args.out or Path("runs") / space.name
-    cache = StageCache(args.cache or out / "cache")
+    out = options.out
+    cache = StageCache(options.cache_in(out))
     source = model_source(space)
     base = None
     if source == "hub" and not hub_cached(space.model.path or "", space.model.revision):
@@ -36,8 +35,8 @@ def dry_run(space: Space, args: argparse.Namespace) -> int:
         )
         dataset = load_dataset(space)
     else:
-        dataset, base = check_inputs(space, args.target, cache, StudyEvents(), versions())
-    print(f"space {space.name} ({space.source}) is valid for target {args.target}")
+        dataset, base = check_inputs(space, options.target, cache, StudyEvents(), versions())
+    print(f"space {space.name} ({space.source}) is valid for target {options.target}")
     if source == "tiny":
         print(f"  model: tiny Phi-3 built locally: {space.model.tiny.model_dump()}")
     elif source == "gguf" and base is not None:
@@ -74,9 +73,9 @@ def dry_run(space: Space, args: argparse.Namespace) -> int:
         + (f", timeout {space.budget.timeout:.0f} s" if space.budget.timeout else "")
     )
     print(f"  out: {out}")
-    if args.storage:
-        spec = parse_storage(args.storage)
-        print(f"  storage: {spec.shown()} ({spec.kind}), study {args.study or space.name}")
+    if options.storage:
+        spec = parse_storage(options.storage)
+        print(f"  storage: {spec.shown()} ({spec.kind}), study {options.study or space.name}")
     return 0
 
 

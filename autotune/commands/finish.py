@@ -11,30 +11,30 @@ import optuna
 from autotune.candidates.cache import file_lock
 from autotune.console.progress import Progress
 from autotune.reports.outputs import RunOutputs, write_outputs
-from autotune.reports.results import RunResults
-from autotune.search.confirm import confirm
+from autotune.search.decide import Decision, conclude
 from autotune.search.run import Run
 from autotune.search.study import Outcome, count
 from autotune.spaces import Space
 
 
-def confirm_front(run: Run, study: optuna.Study, progress: Progress) -> None:
-    """The confirmation round (search/confirm.py) on the top tier, unless the space turns it off."""
-    if not run.space.strategy.confirm:
-        return
-    tiers = RunResults.of(study, run.space, run.target, label="").selection.tiers
-    numbers = sorted(c.number for c in tiers[0]) if tiers else []  # search-time top tier
-    if len(numbers) >= 2:
-        with progress.step(f"confirmation round: trials {numbers} in turns"):
-            confirm(study, run.space, run.target, numbers)
+def confirm_front(run: Run, study: optuna.Study, progress: Progress) -> Decision:
+    """The study's decision: the confirmation round on the top tier (unless the space turns it
+    off), then the pick (search/decide.py)."""
+    return conclude(study, run.space, run.target, progress)
 
 
 def write_outputs_locked(
-    study: optuna.Study, space: Space, target: str, out: Path, wall_seconds: float
+    study: optuna.Study,
+    space: Space,
+    target: str,
+    out: Path,
+    wall_seconds: float,
+    decision: Decision | None = None,
 ) -> RunOutputs:
-    """The run folder's outputs, written by one process at a time."""
+    """The run folder's outputs, written by one process at a time, from the study's `decision`
+    (or, when none was made, e.g. after Ctrl-C, from what the study holds)."""
     with file_lock(out / "outputs.lock"):
-        return write_outputs(study, space, target, out, wall_seconds)
+        return write_outputs(study, space, target, out, wall_seconds, decision)
 
 
 def finish(study: optuna.Study, space: Space, outcome: Outcome | None) -> int:

@@ -1,27 +1,22 @@
-"""How the study command runs in processes, and writes the run folder at the end.
-
-- One process (the default): the study lives in the run folder's SQLite database, which this
-  process holds (RunLock); trials a killed run left RUNNING are run again.
-- A worker of a shared study (`--storage URL`): any number of processes, on any machines, join
-  the study and run trials until it holds the budget of completed trials; the trials of a worker
-  that died are failed and run again (heartbeats, or a process check on this machine).
-- `--workers N`: this process prepares the study and the base model, starts N such workers on
-  this machine (each on its own GPU or CPU cores), waits for them, and writes the report.
-"""
+"""How the study command runs a study, in one of three ways (commands/ways.py): in this process
+on the run folder's SQLite study, as one worker of a study in a shared storage, or as N local
+workers this process starts. Every way takes the same steps here, `launch`; its `Way` says what
+it does differently (where the study lives, the lock, the work, who writes the report)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import optuna
 
-from autotune.commands.finish import confirm_front, finish, write_outputs_locked
-from autotune.commands.local_workers import run_local_workers
+from autotune.commands.finish import confirm_front, write_outputs_locked
+from autotune.commands.local_workers import LocalWorkers
+from autotune.commands.options import StudyOptions
+from autotune.commands.ways import ExitCode, InRunFolder, OnOpen, Way, Worker
 from autotune.console.json_output import json_summary, stdout_to_stderr
 from autotune.console.progress import Progress
 from autotune.console.summary import print_summary
@@ -29,131 +24,94 @@ from autotune.errors import UsageError
 from autotune.search.confirm import remember_prompts
 from autotune.search.reference import measure_reference
 from autotune.search.run import Run, prepare_run
-from autotune.search.study import count, open_study, run_study
-from autotune.search.workers import (
-    STUDY_DB,
-    RunLock,
-    StorageSpec,
-    Where,
-    parse_storage,
-    run_folder_study,
-    shared_study,
-)
+from autotune.search.study import count, open_study
+from autotune.search.workers import Where, parse_storage
 from autotune.spaces import Space
-from autotune.startup import start_process, worker_threads
+from autotune.startup import start_process
 
 
-def run(space: Space, args: argparse.Namespace, argv: list[str]) -> int:
+def run(space: Space, options: StudyOptions) -> int:
     """The study as the command line asks; with --json, its summary is all stdout gets."""
-    if not args.json or args.worker_slot:
-        return launch(space, args, argv, {})
+    if not options.json or options.worker_slot:
+        return launch(space, options, {})
     summary: dict = {}
     with stdout_to_stderr():  # libraries (and the summary table) write to stdout too
-        code = launch(space, args, argv, summary)
+        code = launch(space, options, summary)
     print(json.dumps({**summary, "exit_code": code}, indent=2))
     return code
 
 
-def launch(space: Space, args: argparse.Namespace, argv: list[str], summary: dict) -> int:
-    """One process, one worker, or N local workers; `summary` receives what --json prints."""
-    out = (args.out or Path("runs") / space.name).resolve()
-    if args.workers < 1:
+def way_for(space: Space, options: StudyOptions, folder: Path) -> Way:
+    """The way the options ask for; UsageError for a worker count no storage can share."""
+    if options.workers < 1:
         raise UsageError("--workers must be at least 1")
-    if args.storage is None:
-        if args.workers > 1:
+    if options.storage is None:
+        if options.workers > 1:
             raise UsageError(
-                f"--workers {args.workers} needs a storage the workers share: "
-                f"--storage journal:{out / 'study.journal'} (this machine) or "
+                f"--workers {options.workers} needs a storage the workers share: "
+                f"--storage journal:{folder / 'study.journal'} (this machine) or "
                 "--storage postgresql://USER@HOST/DB (several machines)"
             )
-        return run_alone(space, args, out, summary)
-    spec = parse_storage(args.storage)
-    if args.workers > 1:
-        return run_local_workers(space, args, argv, out, spec, summary)
-    return run_worker(space, args, out, spec, summary)
+        return InRunFolder(space, options, folder)
+    spec = parse_storage(options.storage)
+    if options.workers > 1:
+        return LocalWorkers(space, options, folder, spec)
+    return Worker(space, options, folder, spec)
 
 
-def run_alone(space: Space, args: argparse.Namespace, out: Path, summary: dict) -> int:
-    """The default: this process alone runs the study in `out/study.db`."""
+def launch(space: Space, options: StudyOptions, summary: dict) -> int:
+    """Check everything a study needs before it exists, then run it; `summary` receives what
+    --json prints. The exit code."""
+    folder = options.folder
+    way = way_for(space, options, folder)
     start = time.perf_counter()
-    start_process(space.train.threads)
-    if args.resume and not (out / STUDY_DB).is_file():
-        raise UsageError(f"--resume: no study to continue in {out} (no {STUDY_DB})")
-    if out.is_dir():  # refuse a second process on the folder before any work
-        RunLock(out).acquire().release()
-    progress = Progress(quiet=args.quiet)
-    prepared = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
-    out.mkdir(parents=True, exist_ok=True)
-    where, on_open = run_folder_study(space, out)
-    with RunLock(out):
-        return run_study_in(prepared, progress, args, where, on_open, summary, start)
-
-
-def run_worker(
-    space: Space, args: argparse.Namespace, out: Path, spec: StorageSpec, summary: dict
-) -> int:
-    """One worker of the study in `spec`, alone or one of `--workers N` (`--worker-slot K/N`)."""
-    start = time.perf_counter()
-    start_process(worker_threads(space, args.worker_slot))
-    where = shared_study(space, spec, args.heartbeat, args.study, args.worker_slot or "")
-    if args.resume and not where.exists():
-        raise UsageError(f"--resume: no study {where.study_name!r} in {spec.shown()}")
-    progress = Progress(quiet=args.quiet)
-    prepared = prepare_run(space, args.target, out, args.cache or out / "cache", progress)
-    out.mkdir(parents=True, exist_ok=True)
-    report = not args.worker_slot  # a worker of --workers N leaves the report to its parent
-    return run_study_in(prepared, progress, args, where, where.tidy, summary, start, report)
+    start_process(way.threads)
+    where, on_open = way.open()
+    if options.resume and (missing := way.missing(where)):
+        raise UsageError(f"--resume: {missing}")
+    if folder.is_dir():  # refuse a second process on the folder before any work
+        with way.lock():
+            pass
+    progress = Progress(quiet=options.quiet)
+    prepared = prepare_run(space, options.target, folder, options.cache_in(folder), progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    with way.lock():
+        return run_study_in(prepared, progress, way, where, on_open, summary, start)
 
 
 def run_study_in(
-    run_state: Run,
+    run: Run,
     progress: Progress,
-    args: argparse.Namespace,
+    way: Way,
     where: Where,
-    on_open: Callable,
+    on_open: OnOpen,
     summary: dict,
     start: float,
-    report: bool = True,
 ) -> int:
     """Open the study (only now that its inputs passed every check), measure the untrained base,
-    run trials until the budget, and (unless `report` is False) write the run folder's outputs
-    and print the summary; the exit code. `start` is when the command began."""
-    space, out = run_state.space, run_state.out
-    study = open_study(space, args.target, where.storage, args.seed, where.study_name, where.worker)
+    do the way's work, and (if the way reports) write the run folder's outputs and print the
+    summary; the exit code, 130 after a Ctrl-C. `start` is when the command began."""
+    space, target, out = run.space, run.target, run.out
+    seed = way.options.seed
+    study = open_study(space, target, where.storage, seed, where.study_name, where.worker)
     requeued = on_open(study)
     if requeued:
         progress.note(f"trials {requeued} were interrupted: marked failed and queued again")
-    measure_reference(run_state, study)
-    remember_prompts(study, [e.prompt for e in run_state.dataset.eval], run_state.space)
-    completed = count(study, optuna.trial.TrialState.COMPLETE)
-    progress.note(
-        f"study {where.study_name} ({space.strategy.sampler}): {space.budget.trials} completed "
-        f"trials wanted, {completed} so far; run folder {out}"
-        + (f"; worker {where.worker}" if where.worker else "")
-    )
-    interrupted = False
-    outcome = None
-    try:
-        with progress.study(space.budget.trials, completed):
-            outcome = run_study(
-                run_state,
-                study,
-                space.budget.trials,
-                space.budget.timeout,
-                lambda: where.tidy(study),
-            )
-    except KeyboardInterrupt:
-        interrupted = True
+    measure_reference(run, study)
+    remember_prompts(study, [e.prompt for e in run.dataset.eval], space)
+    exit_code: ExitCode | None = None  # stays None after a Ctrl-C
+    with suppress(KeyboardInterrupt):
+        exit_code = way.work(run, study, where, progress)
     outputs = None
-    if report and not interrupted:
-        confirm_front(run_state, study, progress)
-    if report:
+    if way.reports:
+        # the search decides (the confirmation round, the pick); after a Ctrl-C, from what the
+        # study holds, without a round
+        decision = confirm_front(run, study, progress) if exit_code is not None else None
         with progress.step("report"):
-            outputs = write_outputs_locked(
-                study, space, args.target, out, time.perf_counter() - start
-            )
-        summary.update(json_summary(space, args.target, out, outputs))
-    if interrupted:
+            wall = time.perf_counter() - start
+            outputs = write_outputs_locked(study, space, target, out, wall, decision)
+        summary.update(json_summary(space, target, out, outputs))
+    if exit_code is None:
         completed = count(study, optuna.trial.TrialState.COMPLETE)
         print(
             f"autotune: interrupted; the {completed} completed trials are kept in the study; "
@@ -163,4 +121,4 @@ def run_study_in(
         return 130
     if outputs is not None:
         print_summary(space, outputs)
-    return finish(study, space, outcome)
+    return exit_code()

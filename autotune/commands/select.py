@@ -15,15 +15,14 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
+from autotune.console.ranking import ranking_table
 from autotune.errors import UsageError
 from autotune.reports.bundle import write_selected
 from autotune.reports.results import RunResults
 from autotune.reports.selection import choose, constraints_for, parse_where
-from autotune.search.confirm import confirm
-from autotune.search.record import Attr
-from autotune.spaces.metrics import fmt
+from autotune.search.decide import conclude
+from autotune.search.events import StudyEvents
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -90,12 +89,12 @@ def main(argv: list[str]) -> int:
 
 
 def confirm_again(results: RunResults) -> RunResults:
-    """A new confirmation round on the run's top tier; the results read back with it."""
-    tiers = results.selection.tiers  # from the search-time figures
-    numbers = sorted(c.number for c in tiers[0]) if tiers else []
-    results.study.set_user_attr(Attr.CONFIRMATION, None)
-    confirm(results.study, results.space, results.target, numbers)
-    return RunResults.from_folder(results.folder)
+    """A new confirmation round on the run's top tier (search/decide.py); the results with
+    the pick made on its figures."""
+    decision = conclude(results.study, results.space, results.target, StudyEvents(), again=True)
+    return RunResults.of(
+        results.study, results.space, results.target, results.label, results.folder, decision
+    )
 
 
 def check_export_folder(folder: Path) -> None:
@@ -120,7 +119,8 @@ def rows(results, choice) -> list[dict]:
             {
                 "rank": rank,
                 "trial": candidate.number,
-                # cannot be told apart from the best on the preferred objective (reports/tiers.py)
+                # cannot be told apart from the best on the preferred objective
+                # (decisions/dominance.py)
                 "tied": candidate.number in ties,
                 **{k: _plain(row[k]) for k in space.search if k in row.index and _present(row[k])},
                 **{space.column(name): value for name, value in candidate.values.items()},
@@ -137,15 +137,11 @@ def print_choice(results, choice, exported: Path | None) -> None:
     ranked = rows(results, choice)
     console.print(f"constraints: {', '.join(map(str, choice.constraints)) or 'none'}")
     if ranked:
-        table = Table(
-            title=f"{results.label}: the top tier, best first (tied: indistinguishable from "
-            "the best on the preferred objective)"
+        title = (
+            f"{results.label}: the top tier, best first (tied: indistinguishable from the best "
+            "on the preferred objective)"
         )
-        for column in ranked[0]:
-            table.add_column(column, justify="right", no_wrap=True)
-        for row in ranked:
-            table.add_row(*(fmt(v) for v in row.values()))
-        console.print(table)
+        console.print(ranking_table(title, ranked))
     if choice.selection.chosen is not None:
         console.print(
             f"selected: trial {choice.selection.chosen.number}: {choice.selection.reason}"

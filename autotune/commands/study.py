@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from autotune.commands.dry_run import dry_run
+from autotune.commands.options import StudyOptions
 from autotune.errors import UsageError
 from autotune.search.samplers import grid_values
 from autotune.search.workers.storage import DEFAULT_HEARTBEAT_S, MISSED_HEARTBEATS
@@ -114,17 +115,37 @@ def main(argv: list[str]) -> int:
             raise UsageError("--trials must be at least 1")
         space.budget.trials = args.trials
     apply_strategy_flags(space, args)
+    options = study_options(args, space, argv)
     if args.dry_run:
-        return dry_run(space, args)
-    if args.target == "cuda":
+        return dry_run(space, options)
+    if options.target == "cuda":
         require_gpu()
-    if args.heartbeat < 1:
+    if options.heartbeat < 1:
         raise UsageError("--heartbeat must be at least 1 second")
     # Hugging Face and OpenMP read these when imported: set them before the study's modules load.
-    prepare_environment(space, worker_threads(space, args.worker_slot))
+    prepare_environment(space, worker_threads(space, options.worker_slot))
     from autotune.commands.run import run
 
-    return run(space, args, argv)
+    return run(space, options)
+
+
+def study_options(args: argparse.Namespace, space: Space, argv: list[str]) -> StudyOptions:
+    """What the dry run and the launch need of the command line (the rest is in the space)."""
+    return StudyOptions(
+        target=args.target,
+        out=args.out or Path("runs") / space.name,
+        cache=args.cache,
+        seed=args.seed,
+        storage=args.storage,
+        study=args.study,
+        workers=args.workers,
+        worker_slot=args.worker_slot,
+        heartbeat=args.heartbeat,
+        resume=args.resume,
+        quiet=args.quiet,
+        json=args.json,
+        argv=tuple(argv),
+    )
 
 
 def apply_strategy_flags(space: Space, args: argparse.Namespace) -> None:

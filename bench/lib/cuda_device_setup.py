@@ -1,17 +1,18 @@
-"""Helpers of bench/cuda_device_run.sh on a GPU machine that reaches no package registry.
+"""The steps of bench/cuda_device_run.sh on a GPU machine that reaches no package registry.
 
-    python3 bench/cuda_device_setup.py WHEEL_DIR SITE_DIR SRC_DIR   install, link autotune
-    python3 bench/cuda_device_setup.py --library-path               torch's CUDA library folders
-    python3 bench/cuda_device_setup.py --report                     versions, CUDA, bitsandbytes
-    python3 bench/cuda_device_setup.py --trials TRIALS_CSV          a study's trials, compactly
+    python3 bench/lib/cuda_device_setup.py WHEEL_DIR SITE_DIR SRC_DIR  install, link autotune
+    python3 bench/lib/cuda_device_setup.py --library-path              torch's CUDA library folders
+    python3 bench/lib/cuda_device_setup.py --report                    versions, CUDA, bitsandbytes
+    python3 bench/lib/cuda_device_setup.py --trials TRIALS_CSV         a study's trials, compactly
 
 Installing:
 - The CUDA onnxruntime pair (onnxruntime-gpu, onnxruntime-genai-cuda) is always installed into
   SITE_DIR: on PYTHONPATH it shadows the CPU onnxruntime the machine may have.
 - Every other wheel is installed only when the machine cannot import its module already, so the
   machine's own builds (numpy and what was compiled against it) stay in use.
-- SRC_DIR gets an `autotune` package made of links to this checkout (setuptools maps
-  autotune.search to search/ and so on), unless autotune is importable already.
+- SRC_DIR gets an `autotune` package made of links to this checkout, laid out as pyproject's
+  package-dir maps it (autotune.search to search/ and so on), unless autotune is importable
+  already.
 
 Prints what it installed and what it found; exits 1 when pip fails.
 """
@@ -25,9 +26,10 @@ import os
 import platform
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ALWAYS = ("onnxruntime_gpu", "onnxruntime_genai_cuda")
 # Distribution (as in a wheel's file name) -> the module it provides, where they differ.
 MODULES = {
@@ -40,7 +42,6 @@ MODULES = {
     "charset_normalizer": "charset_normalizer",
     "pyyaml": "yaml",
 }
-SUBPACKAGES = ("search", "candidates", "evaluators", "reports", "spaces")
 
 
 def distribution(wheel: Path) -> str:
@@ -55,6 +56,17 @@ def missing(dist: str) -> bool:
     return importlib.util.find_spec(module_of(dist)) is None
 
 
+def subpackages() -> dict[str, str]:
+    """Each sub-package of autotune and its folder in the checkout, from pyproject's
+    package-dir ("autotune.search" = "search" -> search: search)."""
+    setup = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return {
+        name.removeprefix("autotune."): folder
+        for name, folder in setup["package-dir"].items()
+        if name.startswith("autotune.")
+    }
+
+
 def link_autotune(src: Path) -> None:
     package = src / "autotune"
     package.mkdir(parents=True, exist_ok=True)
@@ -62,10 +74,10 @@ def link_autotune(src: Path) -> None:
         target = package / entry.name
         if entry.name != "__pycache__" and not target.exists():
             target.symlink_to(entry)
-    for name in SUBPACKAGES:
+    for name, folder in subpackages().items():
         target = package / name
         if not target.exists():
-            target.symlink_to(REPO / name)
+            target.symlink_to(REPO / folder)
 
 
 def main(wheel_dir: Path, site: Path, src: Path) -> int:

@@ -19,7 +19,7 @@ from autotune.candidates.train import train_adapter
 from autotune.search.params import train_params, with_defaults
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, Space, load_space
 
-DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache"  # bench/.cache
 
 # The knobs of the best fp32 trial of a 12-trial tiny study (accuracy 0.71 there).
 TRAINED_KNOBS = {"lora_r": 64, "lora_alpha": 128.0, "lora_dropout": 0.05, "learning_rate": 7e-4}

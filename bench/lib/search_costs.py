@@ -1,10 +1,11 @@
 """Reading a search back for bench/search_efficiency.py: each trial's point, what it would have
 cost from an empty cache (the grid's ground-truth build cost of each stage it used first), and
-the hypervolume of a set of points.
+the reference point of the hypervolumes.
 
 The grid trains every configuration rung by rung (search/fidelity.py, `stop: false`), so the
 cost of each rung's part of a training is known: a search's trial paused at rung k is charged
-the parts up to k that no earlier trial of that search built.
+the parts up to k that no earlier trial of that search built. Hypervolumes are
+reports/hypervolume.py's, over DIRECTIONS.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import optuna
 
 from autotune.candidates.cache import MANIFEST
 from autotune.candidates.train import resolve_dtype
+from autotune.decisions.candidate import Direction
 from autotune.evaluators.environment import versions
 from autotune.search.fidelity import rung_key
 from autotune.search.stages import merged_key
@@ -28,7 +30,8 @@ STUDY = "search-efficiency"
 # the base is shared by every search and not charged
 GRID_STAGES = ("rung", "adapter", "merged", "onnx", "measure")
 
-Point = tuple[float, float]  # (accuracy, e2e_ms)
+Point = tuple[float, float]  # (accuracy, the space's latency objective)
+DIRECTIONS: tuple[Direction, Direction] = ("maximize", "minimize")  # a Point's
 GridKey = tuple[int, float, str]  # (lora_r, learning_rate, precision)
 
 
@@ -178,24 +181,6 @@ def ground_truth(root: Path, grid_points: int) -> GroundTruth:
 
 
 # --------------------------------------------------------------------------- scoring
-
-
-def hypervolume(points: list[Point], reference: Point) -> float:
-    """2-D hypervolume of (accuracy up, e2e_ms down) points, bounded by `reference`.
-
-    Sweep by accuracy, best first: each point that is faster than every more accurate one adds
-    the slab between its latency and the best latency so far, as wide as its accuracy margin.
-    """
-    ref_acc, ref_ms = reference
-    inside = sorted(
-        (p for p in points if p[0] > ref_acc and p[1] < ref_ms), key=lambda p: (-p[0], p[1])
-    )
-    volume, best_ms = 0.0, ref_ms
-    for accuracy, ms in inside:
-        if ms < best_ms:
-            volume += (accuracy - ref_acc) * (best_ms - ms)
-            best_ms = ms
-    return volume
 
 
 def reference_point(points: list[Point]) -> Point:

@@ -1,103 +1,34 @@
-"""The noise-aware front and pick: which candidates the measurements can tell apart.
+"""The noise-aware tiers and the pick: which candidates the measurements can tell apart.
 
 A point-estimate Pareto front drops a candidate over differences inside the noise (two exports of
-one training, 0.012 apart on 592 examples, where one standard error is 0.019). Here candidate A
-*beats* B when A is at least as good on every objective (point estimates) and distinguishably
-better on at least one, judged per objective by the strongest evidence both have:
-- accuracy, gain_over_base, quant_drop (per-example correctness on the same eval examples): the
-  exact McNemar test. A difference against a fixed reference is a paired accuracy difference;
-  quant_drop across two trainings also carries the noise of their unquantised references, which
-  this does not count;
-- latency figures (the repeats): a two-sided Mann-Whitney rank test, and a shift of at least
-  `LATENCY_MIN_EFFECT` of the slower median: on shared cores two measurements of one model taken
-  minutes apart drift by a few percent, which a rank test on 30 repeats calls significant;
-- any other figure with a 95% interval (macro_f1): intervals that do not overlap;
-- figures without noise (size_mb): any difference.
-All at the 5% level (evaluators/paired.py).
-
-Tiers: tier 1 is the feasible candidates no feasible candidate beats (the noise-aware front); tier
-2 those only tier 1 beats; and so on. The pick: in tier 1, the candidates the tier's best on the
-preferred objective does not beat there (its ties), then the smallest on disk (to two significant
-figures), then the fastest (the first latency objective, else e2e_ms.p50), then the earliest.
+one training, 0.012 apart on 592 examples, where one standard error is 0.019). Here tier 1 is the
+feasible candidates no feasible candidate *beats* (noise-aware dominance, decisions/dominance.py);
+tier 2 those only tier 1 beats; and so on. The pick: in tier 1, the candidates the tier's best on
+the preferred objective does not beat there (its ties), then the smallest on disk (to two
+significant figures), then the fastest (the first latency objective, else e2e_ms.p50), then the
+earliest.
 
 With a confirmation round (search/confirm.py) the tiers still come from every candidate's
 search-time figures, and the pick is made among the round's candidates alone, on the round's
 figures: timed together, their latencies compare with one another and with nothing else (loaded
 side by side, small models run measurably slower than alone).
+
+When no candidate meets every constraint, the closest one is the one with the least total
+violation, each constraint's violations scaled by their spread over the candidates (so that units
+do not matter).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from autotune.evaluators.paired import intervals_overlap, mcnemar_exact, rank_test
-from autotune.reports.pareto import Candidate, Direction, Selection, closest_candidate
+from autotune.decisions.candidate import Candidate, Direction
+from autotune.decisions.dominance import PAIRED_ACCURACY, beats, better_by
+from autotune.evaluators.paired import mcnemar_exact
 from autotune.spaces import LATENCY_METRICS, split_metric
 
-PAIRED_ACCURACY = ("accuracy", "gain_over_base", "quant_drop")
-LATENCY_MIN_EFFECT = 0.03
-
-
-def better_by(a: Candidate, b: Candidate, name: str, direction: Direction) -> bool:
-    """Whether `a` is distinguishably better than `b` on objective `name`."""
-    x, y = a.values[name], b.values[name]
-    if not (x < y if direction == "minimize" else x > y):
-        return False
-    first, second = a.evidence, b.evidence
-    base, _ = split_metric(name)
-    if base in PAIRED_ACCURACY and first.correct and len(first.correct) == len(second.correct):
-        return mcnemar_exact(first.correct, second.correct).distinguishable
-    if base in LATENCY_METRICS and base in first.samples and base in second.samples:
-        test = rank_test(first.samples[base], second.samples[base])
-        return test.distinguishable and abs(test.shift) >= LATENCY_MIN_EFFECT * max(abs(x), abs(y))
-    if name in first.intervals and name in second.intervals:
-        return not intervals_overlap(first.intervals[name], second.intervals[name])
-    return True
-
-
-def beats(a: Candidate, b: Candidate, objectives: dict[str, Direction]) -> bool:
-    """At least as good everywhere (point estimates) and distinguishably better somewhere."""
-    for name, direction in objectives.items():
-        x, y = a.values[name], b.values[name]
-        if x > y if direction == "minimize" else x < y:
-            return False
-    return any(better_by(a, b, name, d) for name, d in objectives.items())
-
-
-def tiers(
-    candidates: Sequence[Candidate], objectives: dict[str, Direction]
-) -> list[list[Candidate]]:
-    """Successive noise-aware fronts of `candidates`, best tier first."""
-    left, found = list(candidates), []
-    while left:
-        tier = [c for c in left if not any(beats(o, c, objectives) for o in left if o is not c)]
-        found.append(tier)
-        left = [c for c in left if c not in tier]
-    return found
-
-
-def ties_with_best(
-    tier: Sequence[Candidate], objectives: dict[str, Direction], prefer: str
-) -> list[Candidate]:
-    """The tier's best on `prefer` and every candidate it does not distinguishably beat there."""
-    sign = 1 if objectives[prefer] == "minimize" else -1
-    best = min(tier, key=lambda c: (sign * c.values[prefer], c.number))
-    return [c for c in tier if c is best or not better_by(best, c, prefer, objectives[prefer])]
-
-
-def pick_key(objectives: dict[str, Direction]):
-    """The pick rule among ties: smallest on disk, then fastest, then earliest."""
-    speed = next((n for n in objectives if split_metric(n)[0] in LATENCY_METRICS), None)
-
-    def key(c: Candidate) -> tuple[float, float, int]:
-        inf = float("inf")
-        fast = c.values[speed] if speed else c.figures.get("e2e_ms.p50", inf)
-        # Sizes to two significant figures: a few bytes of graph metadata do not count.
-        size = c.figures.get("size_mb", inf)
-        return (float(f"{size:.2g}") if size != inf else inf, fast, c.number)
-
-    return key
+Objectives = dict[str, Direction]
 
 
 @dataclass(frozen=True)
@@ -111,9 +42,54 @@ class Separation:
     examples_needed: int | None
 
 
-def separation(
-    ties: Sequence[Candidate], objectives: dict[str, Direction], prefer: str
-) -> Separation | None:
+@dataclass(frozen=True)
+class Selection:
+    """The chosen candidate, the feasible front it came from (the top tier), the reason in
+    words; the tiers, the candidates tied with the best on the preferred objective, and whether
+    the top two of those can be told apart."""
+
+    chosen: Candidate | None
+    front: list[Candidate]
+    reason: str
+    tiers: list[list[Candidate]] = field(default_factory=list)
+    ties: list[Candidate] = field(default_factory=list)
+    separation: Separation | None = None
+
+
+def tiers(candidates: Sequence[Candidate], objectives: Objectives) -> list[list[Candidate]]:
+    """Successive noise-aware fronts of `candidates`, best tier first."""
+    left, found = list(candidates), []
+    while left:
+        tier = [c for c in left if not any(beats(o, c, objectives) for o in left if o is not c)]
+        found.append(tier)
+        left = [c for c in left if c not in tier]
+    return found
+
+
+def ties_with_best(
+    tier: Sequence[Candidate], objectives: Objectives, prefer: str
+) -> list[Candidate]:
+    """The tier's best on `prefer` and every candidate it does not distinguishably beat there."""
+    sign = 1 if objectives[prefer] == "minimize" else -1
+    best = min(tier, key=lambda c: (sign * c.values[prefer], c.number))
+    return [c for c in tier if c is best or not better_by(best, c, prefer, objectives[prefer])]
+
+
+def pick_key(objectives: Objectives) -> Callable[[Candidate], tuple[float, float, int]]:
+    """The pick rule among ties: smallest on disk, then fastest, then earliest."""
+    speed = next((n for n in objectives if split_metric(n)[0] in LATENCY_METRICS), None)
+
+    def key(c: Candidate) -> tuple[float, float, int]:
+        inf = float("inf")
+        fast = c.values[speed] if speed else c.figures.get("e2e_ms.p50", inf)
+        # Sizes to two significant figures: a few bytes of graph metadata do not count.
+        size = c.figures.get("size_mb", inf)
+        return (float(f"{size:.2g}") if size != inf else inf, fast, c.number)
+
+    return key
+
+
+def separation(ties: Sequence[Candidate], objectives: Objectives, prefer: str) -> Separation | None:
     """The top two of the ties on `prefer`, compared on per-example correctness."""
     if split_metric(prefer)[0] not in PAIRED_ACCURACY or len(ties) < 2:
         return None
@@ -125,9 +101,35 @@ def separation(
     return Separation(top.number, runner.number, test.p_value, test.examples_to_separate)
 
 
+def rank_front(front: Sequence[Candidate], objectives: Objectives, prefer: str) -> list[Candidate]:
+    """`front` best first: by `prefer`, then the other objectives in order, then trial number."""
+    order = [prefer] + [n for n in objectives if n != prefer]
+
+    def key(c: Candidate) -> tuple[tuple[float, ...], int]:
+        signed = (c.values[n] if objectives[n] == "minimize" else -c.values[n] for n in order)
+        return tuple(signed), c.number
+
+    return sorted(front, key=key)
+
+
+def closest_candidate(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The candidate with the least total violation, each constraint scaled by its spread."""
+    if not candidates:
+        return None
+    spread = {}
+    for name in candidates[0].violations:
+        values = [c.violations[name] for c in candidates]
+        spread[name] = (max(values) - min(values)) or 1.0
+
+    def missing(c: Candidate) -> float:
+        return sum(max(v, 0) / spread[k] for k, v in c.violations.items())
+
+    return min(candidates, key=lambda c: (missing(c), c.number))
+
+
 def select(
     candidates: Sequence[Candidate],
-    objectives: dict[str, Direction],
+    objectives: Objectives,
     prefer: str,
     pool: str = "",
 ) -> Selection:
@@ -161,7 +163,7 @@ def select(
 def select_confirmed(
     candidates: Sequence[Candidate],
     round_: Sequence[Candidate],
-    objectives: dict[str, Direction],
+    objectives: Objectives,
     prefer: str,
 ) -> Selection:
     """`select` on the search-time `candidates`, then, when the confirmation round timed two or

@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from search_costs import (
-    GridKey,
+
+from autotune.reports.hypervolume import hypervolume
+from bench.lib.search_costs import (
+    DIRECTIONS,
     GroundTruth,
     Job,
     Point,
     TrialRow,
-    hypervolume,
     read_trials,
     running_costs,
 )
-from search_ties import Evidence, front_found
+from bench.lib.search_ties import GridEvidence, front_found
 
 BUDGETS = (Fraction(1, 6), Fraction(1, 3), Fraction(1, 2))  # shares of the grid's cost
 TRIAL_COUNTS = (5, 9, 14)  # completed trials, 1/6, 1/3 and 1/2 of the grid: for information
@@ -59,7 +60,8 @@ def score(root: Path, job: Job, record: dict[str, Any], truth: GroundTruth) -> S
 
 
 def hv_fraction(rows: list[TrialRow], reference: Point, grid_hv: float) -> float:
-    return hypervolume([r.point for r in rows if r.point is not None], reference) / grid_hv
+    points = [r.point for r in rows if r.point is not None]
+    return hypervolume(points, DIRECTIONS, reference) / grid_hv
 
 
 def completed_trainings(rows: list[TrialRow]) -> int:
@@ -74,7 +76,7 @@ def budget_table(
     truth: GroundTruth,
     reference: Point,
     grid_hv: float,
-    evidence: dict[GridKey, Evidence],
+    evidence: GridEvidence,
 ) -> pd.DataFrame:
     """One row per search and cost budget: what it held when the budget was spent."""
     records = []
@@ -187,7 +189,7 @@ def check_a(table: pd.DataFrame, seeds_needed: int = 4, strategy: str = "default
 
 def check_a_ties(table: pd.DataFrame, strategy: str = "default") -> int:
     """For information: on how many seeds `strategy` found or tied every grid front point
-    within GOAL_BUDGET of the grid's cost (search_ties.py)."""
+    within GOAL_BUDGET of the grid's cost (bench/lib/search_ties.py)."""
     runs = at_budget(table, strategy, str(GOAL_BUDGET))
     whole = sum(found.split("/")[0] == found.split("/")[1] for found in runs.front_tied)
     print(
@@ -220,3 +222,12 @@ def check_b(
         mine, theirs = at_budget(counts, strategy, count), at_budget(counts, other, count)
         compare(mine, theirs, f"{count} trials")
     return passed
+
+
+def checks(table: pd.DataFrame, counts: pd.DataFrame, strategy: str) -> dict[str, Any]:
+    """Checks (a), (a) up to the noise and (b) of `strategy`, printed; their outcomes."""
+    return {
+        "a": check_a(table, strategy=strategy),
+        "a_seeds_front_tied": check_a_ties(table, strategy=strategy),
+        "b": check_b(table, counts, strategy=strategy),
+    }
