@@ -53,7 +53,7 @@ def trial_costs(run: Path) -> pd.DataFrame:
     (name,) = optuna.get_all_study_names(storage)
     rows = []
     for record in read_trials(optuna.load_study(study_name=name, storage=storage)):
-        raced = record.state == "PRUNED" and record.reason.startswith("dominated after")
+        raced = record.raced is not None
         sibling = record.sibling_of is not None
         if not (record.complete or (raced and sibling)):
             continue

@@ -12,16 +12,10 @@ import torch
 
 from autotune.candidates.train import TrainParams, total_steps, train_adapter
 from autotune.cli import main
-from autotune.search.fidelity import (
-    bracket_of,
-    bracket_shares,
-    promote_paused,
-    ranking,
-    rung_ends,
-    rung_losses,
-)
+from autotune.decisions.rungs import bracket_of, bracket_shares, losses_at, ranking, rung_ends
+from autotune.search.fidelity import promote_paused
 from autotune.search.params import suggest, train_params
-from autotune.search.record import Attr
+from autotune.search.record import Attr, read_trials
 from autotune.search.stages import adapter_key
 from autotune.spaces import load_space
 from autotune.spaces.schema import FidelitySection
@@ -116,7 +110,7 @@ def test_a_paused_training_is_promoted_once_enough_worse_ones_reach_its_rung():
     paused(study, "d", [1.6], 1)
     # four at rung 1 now: the best two go on, so a (second) is promoted as well
     assert promote_paused(study, FidelitySection(eta=2, screen=2)) == [0]
-    assert rung_losses(study, 0, exclude="a") == {"b": 0.8, "c": 1.5, "d": 1.6}
+    assert losses_at(read_trials(study), 0, exclude="a") == {"b": 0.8, "c": 1.5, "d": 1.6}
 
 
 def test_a_configuration_that_went_on_is_not_promoted_again():
@@ -138,14 +132,14 @@ def test_hyperband_places_new_configurations_in_its_brackets_shares():
     study = optuna.create_study(directions=["maximize", "minimize"])
     placed = []
     for index in range(17):
-        bracket = bracket_of(study.get_trials(), f"k{index}", fidelity)
+        bracket = bracket_of(read_trials(study), f"k{index}", fidelity)
         placed.append(bracket)
         paused(study, f"k{index}", [1.0], 1, bracket)
     assert placed[:5] == [0, 1, 0, 2, 0]  # the hedging brackets start early, not last
     assert [placed.count(b) for b in range(3)] == [9, 5, 3]
     # a configuration keeps its bracket: a promotion, a sibling, a retry after a crash
-    assert bracket_of(study.get_trials(), "k3", fidelity) == 2
-    assert bracket_of(study.get_trials(), "new", FidelitySection()) == 0  # plain halving
+    assert bracket_of(read_trials(study), "k3", fidelity) == 2
+    assert bracket_of(read_trials(study), "new", FidelitySection()) == 0  # plain halving
 
 
 def test_a_bracket_ranks_only_its_own_configurations():
@@ -158,7 +152,7 @@ def test_a_bracket_ranks_only_its_own_configurations():
     paused(study, "x", [0.95, 0.5], 2, bracket=1)
     fidelity = FidelitySection(eta=3, screen=1, brackets=3)
     assert promote_paused(study, fidelity) == [0, 3]  # a: best of three; x: best of one
-    assert rung_losses(study, 1) == {"a": 0.2, "b": 0.3, "c": 0.35}  # bracket 0 alone
+    assert losses_at(read_trials(study), 1) == {"a": 0.2, "b": 0.3, "c": 0.35}  # bracket 0 alone
 
 
 def test_more_brackets_than_rungs_is_one_line_with_exit_2(write_space, capsys):
