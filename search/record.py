@@ -35,6 +35,9 @@ class Attr:
     MEASURED = "measured"  # how and where the figures were taken (settings, examples, machine)
     ADAPTER_KEY = "adapter_key"  # the training configuration's cache key
     CHECKPOINT_LOSSES = "checkpoint_losses"  # eval loss at each training checkpoint
+    # this trial ran (part of) its training, not a cache hit: a fact for the record (workers'
+    # tests, cost benches), never read back by the search
+    TRAINED_HERE = "trained_here"
     RUNG = "rung"  # multi-fidelity: decisions.record.Rung as JSON (fidelity.py)
     LOSS_CURVE = "loss_curve"  # {"train": [[step, loss], ...], "eval": [[step, loss], ...]}
     RACED = "raced"  # racing evaluation: decisions.record.Raced as JSON, when it stopped

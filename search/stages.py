@@ -124,6 +124,7 @@ def train_part(
     The median rule's checkpoints are taken when it judges, and in a rung training that stops
     nothing (`fidelity.stop: false`), whose losses are then a ground truth for both rules."""
     strategy = run.space.strategy
+    trial.set_user_attr(Attr.TRAINED_HERE, True)  # for the record: not a cache hit
     recording = strategy.fidelity is not None and not strategy.fidelity.stop
     train_adapter(
         run.base.path,
