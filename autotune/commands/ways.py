@@ -13,6 +13,7 @@ are commands/run.py's `launch`.
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -41,7 +42,7 @@ OnOpen = Callable[[optuna.Study], object]
 ExitCode = Callable[[], int]
 
 
-class Way:
+class Way(ABC):
     """A way of running the study in processes; the default pieces are a process that runs
     trials itself and writes the report."""
 
@@ -58,13 +59,13 @@ class Way:
         """Whether this process writes the run folder's report and prints the summary."""
         return True
 
+    @abstractmethod
     def open(self) -> tuple[Where, OnOpen]:
         """Where the study lives, and what this process does on opening it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def missing(self, where: Where) -> str | None:
         """For --resume: why there is no study to continue; None when there is one."""
-        raise NotImplementedError
 
     def lock(self) -> AbstractContextManager:
         """Held from the study's opening to the end of the command."""
