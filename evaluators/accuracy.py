@@ -2,12 +2,19 @@
 
 Classification spaces (labels given) use label scoring: the prediction is the label whose
 `label tokens + EOS` are most likely after the prompt, computed from the model's logits. Spaces
-without labels use greedy generation, scored by an `evaluate` metric (exact match by default).
+without labels use greedy generation, scored per example by the shipped text metrics (exact
+match, ROUGE-L, chrF, BLEU: evaluators/text_metrics.py) and by a custom `evaluate` module when
+the space names one.
+
+With a `LikelihoodMeter` (evaluators/likelihood.py) the example's one prompt pass becomes a
+teacher-forced pass over prompt + reference completion + EOS: its logits score the reference's
+likelihood and serve label scoring (or start the generation) as the prompt pass did.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +23,26 @@ from typing import Any
 import numpy as np
 
 from autotune.evaluators.examples import Example
+from autotune.evaluators.generation import generate_greedy
+from autotune.evaluators.label_scoring import score_labels
+from autotune.evaluators.likelihood import (
+    LikelihoodMeter,
+)
 from autotune.evaluators.runtime import LoadedModel, load_model, special_ids
-from autotune.evaluators.stats import bootstrap_macro_f1, wilson_interval
+from autotune.evaluators.stats import bootstrap_macro_f1, bootstrap_mean_interval, wilson_interval
+from autotune.evaluators.text_metrics import text_scores
 
 
 @dataclass(frozen=True)
 class AccuracyResult:
-    """Predictions on the eval split and the metric module's figures on them.
+    """Predictions on the eval split and their scores.
 
-    `accuracy` is the headline figure: accuracy for classification spaces, otherwise the first
-    figure of the space's metric (exact match by default).
+    `accuracy` is the headline share of right answers: label accuracy for classification
+    spaces, normalised exact match for generations. `scores` holds each figure's per-example
+    scores in eval order (classification: "accuracy" 0/1; generations: every text metric, and a
+    custom module's figures under their own names), the evidence of paired comparisons.
+    `figures` are the metric modules' other outputs (per-label figures, a confusion matrix; a
+    custom module's corpus-level figures).
     """
 
     accuracy: float
@@ -33,21 +50,41 @@ class AccuracyResult:
     predictions: list[str]
     references: list[str]
     figures: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    exact: list[bool] | None = None  # generations: normalised exact match per example
 
     @property
     def correct(self) -> list[bool]:
         """Per eval example, in order: whether the prediction was right (for paired
-        comparisons of two candidates on the same examples)."""
+        comparisons of two candidates on the same examples): the label, or the generation
+        equal to the reference once both are normalised."""
+        if self.exact is not None:
+            return self.exact
         return [p == r for p, r in zip(self.predictions, self.references, strict=True)]
 
-    def intervals(self, labels: list[str] | None) -> dict[str, tuple[float, float]]:
-        """95% intervals: Wilson for accuracy, a bootstrap over the examples for macro-F1
-        (classification spaces only: a generated metric need not be a proportion)."""
-        if not labels:
-            return {}
-        found = {"accuracy": wilson_interval(sum(self.correct), len(self.correct))}
+    def means(self) -> dict[str, float]:
+        """Each figure by its name: accuracy and macro_f1 for classification; for generations
+        each per-example score's mean, and a custom module's own (corpus) figures."""
         if self.macro_f1 is not None:
-            found["macro_f1"] = bootstrap_macro_f1(self.predictions, self.references, labels)
+            return {"accuracy": self.accuracy, "macro_f1": self.macro_f1}
+        found = {name: float(np.mean(values)) for name, values in self.scores.items() if values}
+        found.update({k: float(v) for k, v in self.figures.items() if is_number(v)})
+        return found
+
+    def intervals(self, labels: list[str] | None) -> dict[str, tuple[float, float]]:
+        """95% intervals: Wilson for accuracy, a bootstrap over the examples for macro-F1 and
+        for every figure that is the mean of its per-example scores (a custom module's corpus
+        figure that is not such a mean gets none)."""
+        if self.macro_f1 is not None:
+            found = {"accuracy": wilson_interval(sum(self.correct), len(self.correct))}
+            if labels:
+                found["macro_f1"] = bootstrap_macro_f1(self.predictions, self.references, labels)
+            return found
+        found = {}
+        for name, value in self.means().items():
+            values = self.scores.get(name)
+            if values and math.isclose(value, float(np.mean(values)), rel_tol=1e-9, abs_tol=1e-12):
+                found[name] = bootstrap_mean_interval(values)
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -56,28 +93,14 @@ class AccuracyResult:
             "macro_f1": self.macro_f1,
             **self.figures,
             "correct": "".join("1" if c else "0" for c in self.correct),
+            "predictions": self.predictions,
+            "references": self.references,
+            "scores": self.scores,
         }
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def sequence_scores(
-    logits: np.ndarray, prompt_lengths: Sequence[int], continuations: Sequence[Sequence[int]]
-) -> list[float]:
-    """Sum of log p(continuation token | everything before it) for each row of a batch.
-
-    `logits[b, t]` predicts token `t + 1` of row `b`, whose first `prompt_lengths[b]` tokens are
-    the prompt and whose next tokens are `continuations[b]`.
-    """
-    scores = []
-    for row, (start, tokens) in enumerate(zip(prompt_lengths, continuations, strict=True)):
-        positions = np.arange(start - 1, start - 1 + len(tokens))
-        log_probs = log_softmax(logits[row, positions].astype(np.float64))
-        scores.append(float(log_probs[np.arange(len(tokens)), list(tokens)].sum()))
-    return scores
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool)
 
 
 SHIPPED_METRICS = Path(__file__).parent / "metric_modules"
@@ -97,127 +120,13 @@ def load_metric(name_or_path: str):
     return evaluate.load(str(metric_location(name_or_path)))
 
 
-def score_labels(
-    model,
-    tokenizer,
-    examples: list[Example],
-    labels: list[str],
-    eos: int,
-    texts: Mapping[str, str] | None = None,
-    prompts: Sequence[Sequence[int]] | None = None,
-) -> list[str]:
-    """The most likely label for each example, by label scoring (`best_label`).
-
-    `texts` maps a label to the completion training saw for it (" joy" for a
-    `completion_template` of " {tone}"), whose tokens are the ones to score; the prediction is
-    still the label. `prompts` are the examples' prompts already encoded, when the caller has them.
-    """
-    label_tokens = encode_labels(tokenizer, labels, eos, texts)
-    if prompts is None:
-        prompts = [[int(t) for t in tokenizer.encode(e.prompt)] for e in examples]
-    return [labels[best_label(model, list(prompt), label_tokens)] for prompt in prompts]
-
-
-def encode_labels(
-    tokenizer, labels: list[str], eos: int, texts: Mapping[str, str] | None = None
-) -> list[list[int]]:
-    """Each label's tokens as scored: its completion text's tokens, then EOS."""
-    texts = texts or {}
-    return [[int(t) for t in tokenizer.encode(texts.get(label, label))] + [eos] for label in labels]
-
-
-class PromptScorer:
-    """One prompt's pass through the model, then token lists scored from its key-value cache.
-
-    A list's first token is scored from the prompt's last logits; the rest by appending the list
-    (but its last token) and rewinding to the end of the prompt before the next one.
-    """
-
-    def __init__(self, model, prompt: list[int], longest: int):
-        import onnxruntime_genai as og
-
-        params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(prompt) + longest, do_sample=False)
-        self.generator = og.Generator(model, params)
-        self.generator.append_tokens(prompt)
-        self.prompt_length = len(prompt)
-        self.after_prompt = np.asarray(self.generator.get_output("logits"))[0, -1:]
-        self.first = log_softmax(self.after_prompt[0].astype(np.float64))
-        self.appended = False
-
-    def score(self, tokens: list[int]) -> float:
-        """log p(tokens | prompt)."""
-        logits = self.after_prompt
-        if len(tokens) > 1:
-            generator = self.generator
-            if self.appended:
-                generator.rewind_to(self.prompt_length)
-            generator.append_tokens(tokens[:-1])
-            self.appended = True
-            appended = np.asarray(generator.get_output("logits"))[0]
-            if len(appended) != len(tokens) - 1:  # a pruned LM head: the last position only
-                generator.rewind_to(self.prompt_length)
-                rows = []
-                for token in tokens[:-1]:
-                    generator.append_tokens([token])
-                    rows.append(np.asarray(generator.get_output("logits"))[0, -1])
-                appended = np.stack(rows)
-            logits = np.concatenate([self.after_prompt, appended])
-        return sequence_scores(logits[None], [1], [tokens])[0]
-
-
-def label_scores(model, prompt: list[int], label_tokens: list[list[int]]) -> list[float]:
-    """log p(tokens | prompt) for each token list of `label_tokens`, from one prompt pass."""
-    scorer = PromptScorer(model, prompt, max(len(tokens) for tokens in label_tokens))
-    return [scorer.score(tokens) for tokens in label_tokens]
-
-
-def best_label(model, prompt: list[int], label_tokens: list[list[int]]) -> int:
-    """The index of the highest `label_scores` entry (the first on a tie), scoring as few labels
-    in full as it can.
-
-    A label's score is its first token's log-probability plus terms that are never positive, so
-    once one label's full score is known, no label whose first token alone scores lower can beat
-    it. Labels are tried in order of their first token's score; on a model trained for the task
-    the first usually settles it, and the example costs about one prompt pass.
-    """
-    scorer = PromptScorer(model, prompt, max(len(tokens) for tokens in label_tokens))
-    firsts = [float(scorer.first[tokens[0]]) for tokens in label_tokens]
-    best, best_score = -1, -np.inf
-    for index in sorted(range(len(label_tokens)), key=lambda i: (-firsts[i], i)):
-        if firsts[index] < best_score:
-            break  # this label and every later one cannot win
-        score = scorer.score(label_tokens[index])
-        if score > best_score or (score == best_score and index < best):
-            best, best_score = index, score
-    return best
-
-
-def generate_greedy(
-    model,
-    tokenizer,
-    examples: list[Example],
-    max_new_tokens: int,
-    prompts: Sequence[Sequence[int]] | None = None,
-) -> list[str]:
-    """Greedy completions, one example at a time, stopped at EOS or `max_new_tokens`."""
-    import onnxruntime_genai as og
-
-    if prompts is None:
-        prompts = [[int(t) for t in tokenizer.encode(e.prompt)] for e in examples]
-    outputs = []
-    for prompt in prompts:
-        prompt = list(prompt)
-        params = og.GeneratorParams(model)
-        params.set_search_options(do_sample=False, max_length=len(prompt) + max_new_tokens)
-        generator = og.Generator(model, params)
-        generator.append_tokens(prompt)
-        new = []
-        while not generator.is_done():
-            generator.generate_next_token()
-            new.append(int(generator.get_next_tokens()[0]))
-        outputs.append(tokenizer.decode(new).strip())
-    return outputs
+def custom_module(metric: str) -> Path | None:
+    """The folder of the space's own `evaluate` module, None for the shipped metrics (a shipped
+    module's name or folder, or a text metric's name)."""
+    location = metric_location(metric)
+    if location.parent.resolve() == SHIPPED_METRICS.resolve() or not location.is_dir():
+        return None
+    return location
 
 
 def measure_accuracy(
@@ -243,25 +152,49 @@ def accuracy_of(
     metric: str = "exact_match",
     label_texts: Mapping[str, str] | None = None,
     prompts: Sequence[Sequence[int]] | None = None,
+    meter: LikelihoodMeter | None = None,
 ) -> AccuracyResult:
     """Accuracy of a loaded model on `examples`.
 
     With labels: label scoring and the shipped `classification` metric; `label_texts` (the
     dataset's) gives each label's completion as trained on, else the labels are scored as
-    written. Without: greedy generation scored by `metric` (a shipped module's name or a local
-    module folder). `prompts`: the examples' prompts already encoded.
+    written. Without: greedy generation scored by the text metrics and, when `metric` is a
+    module folder of the space's own, by it too. `prompts`: the examples' prompts already
+    encoded. `meter` gathers the reference's likelihood on the way (see the module's doc).
     """
     model, tokenizer = loaded.model, loaded.tokenizer
     references = [e.completion.strip() for e in examples]
+    eos, _ = special_ids(loaded.path)
     if labels:
-        eos, _ = special_ids(loaded.path)
-        predictions = score_labels(model, tokenizer, examples, labels, eos, label_texts, prompts)
+        predictions = score_labels(
+            model, tokenizer, examples, labels, eos, label_texts, prompts, meter
+        )
         return classification_result(predictions, references, labels)
     longest = max(len(tokenizer.encode(r)) for r in references)
-    predictions = generate_greedy(model, tokenizer, examples, longest + 2, prompts)
-    figures = load_metric(metric).compute(predictions=predictions, references=references)
-    headline = next(iter(figures.values()))
-    return AccuracyResult(float(headline), None, predictions, references, figures)
+    predictions = generate_greedy(model, tokenizer, examples, longest + 2, prompts, meter, eos)
+    return generation_result(predictions, references, metric)
+
+
+def generation_result(predictions: list[str], references: list[str], metric: str) -> AccuracyResult:
+    """Generations scored per example by every text metric and, when `metric` is a module of
+    the space's own, by it: its figures on all examples keep their names (a name it shares with
+    a text metric replaces that one), and it scores each example alone for per-example scores."""
+    scores = text_scores(predictions, references)
+    exact = [s == 1.0 for s in scores["exact_match"]]  # before a custom module's figures
+    figures: dict[str, Any] = {}
+    module = custom_module(metric)
+    if module is not None:
+        scorer = load_metric(str(module))
+        figures = dict(scorer.compute(predictions=predictions, references=references))
+        each = [
+            scorer.compute(predictions=[p], references=[r])
+            for p, r in zip(predictions, references, strict=True)
+        ]
+        for name, value in figures.items():
+            if is_number(value):
+                scores[name] = [float(one[name]) for one in each]
+    accuracy = sum(exact) / len(exact) if exact else 0.0
+    return AccuracyResult(accuracy, None, predictions, references, figures, scores, exact)
 
 
 def classification_result(
@@ -273,4 +206,5 @@ def classification_result(
         predictions=predictions, references=references, labels=labels
     )
     accuracy, macro_f1 = figures.pop("accuracy"), figures.pop("macro_f1")
-    return AccuracyResult(accuracy, macro_f1, predictions, references, figures)
+    right = [float(p == r) for p, r in zip(predictions, references, strict=True)]
+    return AccuracyResult(accuracy, macro_f1, predictions, references, figures, {"accuracy": right})

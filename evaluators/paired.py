@@ -2,7 +2,8 @@
 
 Two accuracies with overlapping intervals can still be told apart when both candidates saw the
 same examples: only the examples on which they disagree carry information (McNemar). Latency
-repeats are not paired, so they get a rank test on the two samples.
+repeats are not paired, so they get a rank test on the two samples. Continuous per-example scores
+(ROUGE-L, nll, KL) get the Wilcoxon signed-rank test on their paired differences.
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ class PairedAccuracy:
     p_value: float
     difference: float  # A's accuracy minus B's: (a_only - b_only) / n
     examples_to_separate: int | None  # eval examples that would make `difference` significant
+
+    @property
+    def distinguishable(self) -> bool:
+        return self.p_value < ALPHA
+
+
+@dataclass(frozen=True)
+class PairedScores:
+    """The outcome of a Wilcoxon signed-rank test on two candidates' per-example scores."""
+
+    n: int  # examples compared
+    difference: float  # mean of a - b over the examples
+    p_value: float
 
     @property
     def distinguishable(self) -> bool:
@@ -101,6 +115,25 @@ def examples_to_separate(
     z_power = stats.norm.ppf(power)
     root = z_alpha * math.sqrt(p_disc) + z_power * math.sqrt(p_disc - delta**2)
     return math.ceil(root**2 / delta**2)
+
+
+def wilcoxon_paired(a: Sequence[float], b: Sequence[float]) -> PairedScores:
+    """The two-sided Wilcoxon signed-rank test on per-example score differences: it uses the
+    size of each difference, not only its sign, and needs no normal noise. Ties at zero are
+    split between the signs ("zsplit"), so many equal scores make the test conservative rather
+    than dropping examples; when every difference is zero the p-value is 1."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired scores must cover the same examples: {len(x)} vs {len(y)}")
+    if x.size == 0:
+        raise ValueError("no examples to compare (0 vs 0)")
+    differences = x - y
+    if not np.any(differences):
+        return PairedScores(n=int(x.size), difference=0.0, p_value=1.0)
+    result = stats.wilcoxon(differences, zero_method="zsplit", alternative="two-sided")
+    return PairedScores(
+        n=int(x.size), difference=float(differences.mean()), p_value=float(result.pvalue)
+    )
 
 
 def rank_test(a: Sequence[float], b: Sequence[float]) -> PairedLatency:

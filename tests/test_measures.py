@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from autotune.evaluators.accuracy import load_metric, log_softmax, sequence_scores
+from autotune.evaluators.accuracy import load_metric
+from autotune.evaluators.label_scoring import log_softmax, sequence_scores
 from autotune.evaluators.memory import track_memory
 from autotune.evaluators.stats import median_halfwidth, summarize
 

@@ -12,7 +12,9 @@ from autotune.evaluators.paired import (
     intervals_overlap,
     mcnemar_exact,
     rank_test,
+    wilcoxon_paired,
 )
+from autotune.evaluators.stats import bootstrap_mean_interval
 
 
 def paired(a_only: int, b_only: int, both: int = 3, neither: int = 2) -> tuple[str, str]:
@@ -153,3 +155,51 @@ def test_rank_test_too_few_samples() -> None:
 def test_intervals_overlap(a: tuple[float, float], b: tuple[float, float], overlap: bool) -> None:
     assert intervals_overlap(a, b) is overlap
     assert intervals_overlap(b, a) is overlap
+
+
+def test_wilcoxon_tells_a_small_consistent_shift() -> None:
+    rng = np.random.default_rng(3)
+    b = rng.uniform(0.2, 0.8, size=100)
+    a = b + rng.normal(0.02, 0.02, size=100)  # better on most examples, by a little
+    result = wilcoxon_paired(list(a), list(b))
+    assert result.n == 100
+    assert result.difference == pytest.approx(float(np.mean(a - b)))
+    assert result.distinguishable
+    assert result.p_value == pytest.approx(
+        stats.wilcoxon(a - b, zero_method="zsplit").pvalue, rel=1e-12
+    )
+
+
+def test_wilcoxon_does_not_separate_noise() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.uniform(size=100), rng.uniform(size=100)
+    assert not wilcoxon_paired(a, b).distinguishable
+
+
+def test_wilcoxon_identical_scores_p_one() -> None:
+    scores = [0.1, 0.5, 0.5, 0.9]
+    result = wilcoxon_paired(scores, scores)
+    assert (result.p_value, result.difference, result.distinguishable) == (1.0, 0.0, False)
+
+
+def test_wilcoxon_needs_paired_examples() -> None:
+    with pytest.raises(ValueError, match="3 vs 2"):
+        wilcoxon_paired([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="no examples"):
+        wilcoxon_paired([], [])
+
+
+def test_bootstrap_mean_interval_brackets_the_mean() -> None:
+    rng = np.random.default_rng(5)
+    values = rng.uniform(size=256)
+    low, high = bootstrap_mean_interval(values)
+    assert low < values.mean() < high
+    # the interval of a mean narrows like 1/sqrt(n): about 2 * 1.96 * sd / sqrt(n) wide
+    assert high - low == pytest.approx(2 * 1.96 * values.std() / 16, rel=0.15)
+    assert bootstrap_mean_interval(values) == (low, high)  # seeded
+
+
+def test_bootstrap_mean_interval_edges() -> None:
+    assert bootstrap_mean_interval([0.5] * 10) == (0.5, 0.5)
+    low, high = bootstrap_mean_interval([])
+    assert np.isnan(low) and np.isnan(high)

@@ -1,8 +1,11 @@
 """`autotune bench MODEL_DIR`: measure any onnxruntime-genai model folder on a target.
 
     autotune bench MODEL_DIR --target cpu|cuda [--space FILE] [--json FILE] [--repeats N] ...
+        [--twin TOPK.npz | --keep-topk TOPK.npz]
 
-Latency always; accuracy too when a space gives the data. The same evaluators as the study.
+Latency always; accuracy and the reference's likelihood too when a space gives the data, and
+the agreement with an unquantised twin given its top-k file (one this command wrote with
+--keep-topk for the twin). The same evaluators as the study.
 Exit codes: 0 measured; 2 bad input (model folder, space file, target), in one message.
 """
 
@@ -17,7 +20,8 @@ from autotune.candidates.data import load_dataset
 from autotune.console.bench_table import print_benchmark
 from autotune.errors import UsageError
 from autotune.evaluators.accuracy import metric_location
-from autotune.evaluators.measurement import benchmark
+from autotune.evaluators.likelihood import TopK
+from autotune.evaluators.measurement import Benchmark, benchmark
 from autotune.evaluators.runtime import check_model_folder
 from autotune.spaces import LatencySection, load_space
 from autotune.startup import go_offline, require_gpu
@@ -51,6 +55,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--max-repeats", type=int, help=f"default {defaults.max_repeats}")
     parser.add_argument("--threads", type=int, help="cpu intra-op threads (default 1)")
+    parser.add_argument(
+        "--twin",
+        type=Path,
+        help="the unquantised twin's top-k file (--keep-topk of its bench): measure kl and "
+        "top1_agree against it (needs --space)",
+    )
+    parser.add_argument(
+        "--keep-topk",
+        type=Path,
+        help="write this model's top-k log-probs here, for its quantised siblings' --twin "
+        "(needs --space)",
+    )
     parser.add_argument("--quiet", action="store_true", help="write the JSON, print nothing")
     return parser.parse_args(argv)
 
@@ -79,15 +95,62 @@ def main(argv: list[str]) -> int:
         metric = str(metric_location(space.data.metric, space.root))
         base = space.latency
     settings = settings_from(args, base)
+    twin = read_twin(args)
     if args.target == "cuda":
         require_gpu()
 
     result = benchmark(
-        args.model_dir, args.target, settings, examples, labels, metric, label_texts=label_texts
+        args.model_dir,
+        args.target,
+        settings,
+        examples,
+        labels,
+        metric,
+        label_texts=label_texts,
+        twin=twin,
+        keep_topk=args.keep_topk is not None,
     )
     out = args.json or Path(f"bench-{args.model_dir.resolve().name}.json")
     out.write_text(json.dumps(result.to_json(), indent=2))
+    if args.keep_topk is not None and result.topk is not None:
+        result.topk.save(args.keep_topk)
     if not args.quiet:
         print_benchmark(result)
+        for line in quality_lines(result):
+            print(line)
         print(f"written: {out}")
     return 0
+
+
+def read_twin(args: argparse.Namespace) -> TopK | None:
+    """The --twin file, checked: it needs --space and excludes --keep-topk."""
+    if (args.twin or args.keep_topk) and not args.space:
+        raise UsageError("--twin and --keep-topk need --space (the eval examples to score)")
+    if args.twin and args.keep_topk:
+        raise UsageError("expected --twin (a quantised model) or --keep-topk (its twin), not both")
+    if args.twin is None:
+        return None
+    try:
+        return TopK.load(args.twin)
+    except (OSError, KeyError, ValueError) as error:
+        raise UsageError(
+            f"{args.twin}: not a top-k file of `autotune bench --keep-topk`: {error}"
+        ) from None
+
+
+def quality_lines(result: Benchmark) -> list[str]:
+    """The likelihood, agreement and collapse figures, one line each (the table shows the rest)."""
+    metrics, lines = result.metrics, []
+    if "nll" in metrics:
+        lines.append(
+            f"nll {metrics['nll']:.4f} nats/token ({metrics['nll.lo']:.4f} to "
+            f"{metrics['nll.hi']:.4f}), perplexity {metrics['perplexity']:.3f}"
+        )
+    if "kl" in metrics:
+        lines.append(
+            f"against the twin: kl {metrics['kl']:.4f} nats/token, "
+            f"top1_agree {metrics['top1_agree']:.4f}"
+        )
+    if result.collapse is not None and result.collapse.flagged:
+        lines.append(result.collapse.reason)
+    return lines
