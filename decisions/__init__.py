@@ -10,6 +10,7 @@ metric or deployment choice is taught here, once.
 - rungs.py: successive halving's rungs, brackets, ranking and promotion;
 - median.py: the median rule on checkpoint losses;
 - racing.py: the finished trial that dominates a candidate scored on a prefix;
-- budget.py: repeats of completed configurations and the room left in the budget;
+- budget.py: distinct configurations and the study's plan (budget cut, halving off), repeats of
+  completed configurations, the room left in the budget;
 - derived.py: figures derived from others (gain_over_base, quant_drop), one matching rule.
 """

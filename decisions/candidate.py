@@ -17,11 +17,19 @@ Direction = Literal["maximize", "minimize"]
 @dataclass(frozen=True)
 class Evidence:
     """What a candidate's figures rest on: per-example correctness ('0101...', eval order), the
-    latency repeats by figure (`decode_ms` -> samples), 95% intervals by column."""
+    per-example scores of each quality figure (`rouge_l` -> one score per eval example, eval
+    order; a derived figure holds the scores it is a difference of), the latency repeats by
+    figure (`decode_ms` -> samples), 95% intervals by column."""
 
     correct: str = ""
     samples: dict[str, list[float]] = field(default_factory=dict)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.correct and "accuracy" not in self.scores:  # right or wrong: accuracy's scores
+            bits = [1.0 if c == "1" else 0.0 for c in self.correct]
+            object.__setattr__(self, "scores", {**self.scores, "accuracy": bits})
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,26 @@ def evidence(record: TrialRecord, space: Space) -> Evidence:
         correct=record.measured.get("correct", ""),
         samples=dict(record.measured.get("latency_samples", {})),
         intervals=intervals,
+        scores=per_example_scores(record, space),
     )
+
+
+def per_example_scores(record: TrialRecord, space: Space) -> dict[str, list[float]]:
+    """Each quality figure's per-example scores, under its own name and under the names of the
+    figures that move with it: perplexity with nll, gain_over_base and quant_drop with the
+    headline figure (against one reference, a difference is paired like the figure itself)."""
+    scores = {name: list(values) for name, values in record.measured.get("scores", {}).items()}
+    correct = record.measured.get("correct", "")
+    if correct and "accuracy" not in scores:
+        scores["accuracy"] = [1.0 if c == "1" else 0.0 for c in correct]
+    for alias, source in (
+        ("perplexity", "nll"),
+        ("gain_over_base", space.headline_metric()),
+        ("quant_drop", space.headline_metric()),
+    ):
+        if source in scores:
+            scores[alias] = scores[source]
+    return scores
 
 
 def straddled(metrics: dict[str, float], constraints: list[Constraint]) -> tuple[str, ...]:

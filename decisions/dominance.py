@@ -3,8 +3,10 @@
 Plain dominance compares point estimates. Noise-aware dominance (`beats`) asks the "better
 somewhere" to be distinguishable, judged per objective by the strongest evidence both
 candidates have:
-- accuracy, gain_over_base, quant_drop (per-example correctness on the same eval examples): the
-  exact McNemar test. A difference against a fixed reference is a paired accuracy difference;
+- quality figures with per-example scores on the same eval examples (accuracy, exact_match,
+  rouge_l, chrf, bleu, nll, kl, top1_agree; perplexity through nll; gain_over_base and
+  quant_drop through the headline figure they are differences of): a paired test, the exact
+  McNemar test when the scores are right/wrong (0 or 1), else the Wilcoxon signed-rank test.
   quant_drop across two trainings also carries the noise of their unquantised references, which
   this does not count;
 - latency figures (the repeats): a two-sided Mann-Whitney rank test, and a shift of at least
@@ -20,11 +22,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from autotune.decisions.candidate import Candidate, Direction
-from autotune.evaluators.paired import intervals_overlap, mcnemar_exact, rank_test
+from autotune.evaluators.paired import (
+    ALPHA,
+    intervals_overlap,
+    mcnemar_exact,
+    rank_test,
+    wilcoxon_paired,
+)
 from autotune.spaces import LATENCY_METRICS, split_metric
 
-# Figures scored right or wrong per eval example: paired by McNemar's test.
-PAIRED_ACCURACY = ("accuracy", "gain_over_base", "quant_drop")
 LATENCY_MIN_EFFECT = 0.03
 
 
@@ -65,14 +71,31 @@ def better_by(a: Candidate, b: Candidate, name: str, direction: Direction | str)
         return False
     first, second = a.evidence, b.evidence
     base, _ = split_metric(name)
-    if base in PAIRED_ACCURACY and first.correct and len(first.correct) == len(second.correct):
-        return mcnemar_exact(first.correct, second.correct).distinguishable
+    paired = paired_p_value(a, b, base)
+    if paired is not None:
+        return paired < ALPHA
     if base in LATENCY_METRICS and base in first.samples and base in second.samples:
         test = rank_test(first.samples[base], second.samples[base])
         return test.distinguishable and abs(test.shift) >= LATENCY_MIN_EFFECT * max(abs(x), abs(y))
     if name in first.intervals and name in second.intervals:
         return not intervals_overlap(first.intervals[name], second.intervals[name])
     return True
+
+
+def right_or_wrong(scores: Sequence[float]) -> bool:
+    return all(s in (0.0, 1.0) for s in scores)
+
+
+def paired_p_value(a: Candidate, b: Candidate, figure: str) -> float | None:
+    """The p-value of the paired test of two candidates' per-example scores of `figure`
+    (McNemar for right/wrong scores, else Wilcoxon signed-rank); None when either lacks them or
+    they cover different examples."""
+    x, y = a.evidence.scores.get(figure), b.evidence.scores.get(figure)
+    if not x or not y or len(x) != len(y):
+        return None
+    if right_or_wrong(x) and right_or_wrong(y):
+        return mcnemar_exact([s == 1.0 for s in x], [s == 1.0 for s in y]).p_value
+    return wilcoxon_paired(x, y).p_value
 
 
 def values_of(candidate: Candidate, objectives: Mapping[str, Direction | str]) -> list[float]:

@@ -28,6 +28,15 @@ def rung_ends(total: int, fidelity: FidelitySection) -> list[int]:
     return sorted({max(1, math.ceil(total / share)) for share in shares})
 
 
+def ranks_anything(trainings: float, fidelity: FidelitySection) -> bool:
+    """Whether successive halving can stop a training of a space with `trainings` distinct
+    training configurations: its first rung lets none go on before `screen` are ranked, and one
+    configuration alone always ranks first. With fewer, every training would pause at the first
+    rung and go on only when the sampler proposes it again (a trial spent on nothing), so the
+    trainings run straight instead."""
+    return trainings >= max(2, fidelity.screen)
+
+
 def losses_at(
     records: Sequence[TrialRecord], rung: int, exclude: str = "", bracket: int = 0
 ) -> dict[str, float]:

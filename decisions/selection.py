@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from autotune.decisions.candidate import Candidate, Direction
-from autotune.decisions.dominance import PAIRED_ACCURACY, beats, better_by
+from autotune.decisions.dominance import beats, better_by, paired_p_value, right_or_wrong
 from autotune.evaluators.paired import mcnemar_exact
 from autotune.spaces import LATENCY_METRICS, split_metric
 
@@ -54,6 +54,7 @@ class Selection:
     tiers: list[list[Candidate]] = field(default_factory=list)
     ties: list[Candidate] = field(default_factory=list)
     separation: Separation | None = None
+    collapsed: tuple[int, ...] = ()  # trials left out: their predictions collapsed
 
 
 def tiers(candidates: Sequence[Candidate], objectives: Objectives) -> list[list[Candidate]]:
@@ -90,15 +91,21 @@ def pick_key(objectives: Objectives) -> Callable[[Candidate], tuple[float, float
 
 
 def separation(ties: Sequence[Candidate], objectives: Objectives, prefer: str) -> Separation | None:
-    """The top two of the ties on `prefer`, compared on per-example correctness."""
-    if split_metric(prefer)[0] not in PAIRED_ACCURACY or len(ties) < 2:
+    """The top two of the ties on `prefer`, compared on their per-example scores (how many
+    examples would separate them is estimated for right/wrong scores only)."""
+    figure = split_metric(prefer)[0]
+    if len(ties) < 2:
         return None
     sign = 1 if objectives[prefer] == "minimize" else -1
     top, runner = sorted(ties, key=lambda c: (sign * c.values[prefer], c.number))[:2]
-    if not top.evidence.correct or len(top.evidence.correct) != len(runner.evidence.correct):
+    p_value = paired_p_value(top, runner, figure)
+    if p_value is None:
         return None
-    test = mcnemar_exact(top.evidence.correct, runner.evidence.correct)
-    return Separation(top.number, runner.number, test.p_value, test.examples_to_separate)
+    x, y = top.evidence.scores[figure], runner.evidence.scores[figure]
+    needed = None
+    if right_or_wrong(x) and right_or_wrong(y):
+        needed = mcnemar_exact([s == 1.0 for s in x], [s == 1.0 for s in y]).examples_to_separate
+    return Separation(top.number, runner.number, p_value, needed)
 
 
 def rank_front(front: Sequence[Candidate], objectives: Objectives, prefer: str) -> list[Candidate]:
@@ -135,16 +142,26 @@ def select(
 ) -> Selection:
     """The selection rule (the module's docstring); `chosen` is None when no candidate meets
     the constraints (constraints are judged on the point estimates)."""
-    feasible = [c for c in candidates if c.feasible]
+    collapsed = tuple(c.number for c in candidates if is_collapsed(c))
+    usable = [c for c in candidates if c.number not in collapsed]
+    left_out = (
+        f"; trials {', '.join(map(str, collapsed))} left out: their predictions collapsed "
+        "(mostly one string, empty or echoes of the prompt)"
+        if collapsed
+        else ""
+    )
+    feasible = [c for c in usable if c.feasible]
     if not feasible:
-        closest = closest_candidate(candidates)
+        closest = closest_candidate(usable)
         reason = "no completed trial meets every constraint"
+        if not usable and collapsed:
+            reason = "every completed trial collapsed"
         if closest is not None:
             missed = ", ".join(
                 f"{k} (off by {v:.4g})" for k, v in closest.violations.items() if v > 0
             )
             reason += f"; the closest is trial {closest.number}, which misses {missed}"
-        return Selection(None, [], reason)
+        return Selection(None, [], reason + left_out, collapsed=collapsed)
     ranked = tiers(feasible, objectives)
     pool = pool or f"{len(candidates)} completed, {len(feasible)} feasible"
     ties = ties_with_best(ranked[0], objectives, prefer)
@@ -157,7 +174,13 @@ def select(
         else f"distinguishably the best {prefer} ({objectives[prefer]}) in the top tier of "
         f"{len(ranked[0])} ({pool})"
     )
-    return Selection(chosen, ranked[0], reason, ranked, ties, separation(ties, objectives, prefer))
+    found = separation(ties, objectives, prefer)
+    return Selection(chosen, ranked[0], reason + left_out, ranked, ties, found, collapsed)
+
+
+def is_collapsed(candidate: Candidate) -> bool:
+    """Whether the candidate's predictions collapsed (evaluators/collapse.py): never picked."""
+    return candidate.figures.get("collapsed", 0.0) >= 1.0
 
 
 def select_confirmed(
@@ -177,5 +200,11 @@ def select_confirmed(
     if final.chosen is None:
         return searched
     return Selection(
-        final.chosen, final.front, final.reason, searched.tiers, final.ties, final.separation
+        final.chosen,
+        final.front,
+        final.reason,
+        searched.tiers,
+        final.ties,
+        final.separation,
+        searched.collapsed,
     )

@@ -36,7 +36,7 @@ class Decision:
 
 def decide(study: optuna.Study, space: Space, target: str) -> Decision:
     """The study's pick from what it holds now (one read of the storage)."""
-    records = with_quant_drop(read_trials(study), target)
+    records = with_quant_drop(read_trials(study), target, space.headline_metric())
     found = candidates(records, space)
     timed_again = confirmed_candidates(found, confirmed(study), space)
     prefer = space.preferred_objective()

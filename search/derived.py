@@ -1,10 +1,12 @@
-"""Figures derived from other measurements, made in the trial (the definitions:
-decisions/derived.py): gain_over_base from the untrained base's accuracy (search/reference.py),
-quant_drop from the unquantised twin's accuracy.
+"""Figures that need another model's measurement, made in the trial (the definitions:
+decisions/derived.py): gain_over_base from the untrained base's (search/reference.py); and, from
+the unquantised twin's measurement, quant_drop and the agreement figures (kl, top1_agree, which
+the measure stage computes from the twin's log-probabilities: evaluators/likelihood.py).
 
-The twin's export is a precision sibling's when one was measured (the stage cache holds it);
-when the space judges quant_drop (an objective or a constraint) and none was, the trial exports
-and measures it itself.
+A quantised trial's twin is measured before the trial's own measurement: from the stage cache
+when a precision sibling measured it, or now when the space judges a twin figure or searches the
+twin's precision (its sibling would measure it anyway; measured first, it serves every quantised
+sibling). An unquantised trial is its own twin: quant_drop 0, kl 0, top1_agree 1.
 """
 
 from __future__ import annotations
@@ -13,10 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from autotune.candidates.export import ExportParams
-from autotune.decisions.derived import gain_over_base, quant_drop, twin_params, unquantised
+from autotune.decisions.derived import (
+    UNQUANTISED,
+    gain_over_base,
+    quant_drop,
+    twin_params,
+    unquantised,
+)
 from autotune.search.params import export_params
 from autotune.search.run import Run
-from autotune.search.stages import make_measurement, make_onnx, measurement_key, onnx_exists
+from autotune.search.stages import (
+    Twin,
+    make_measurement,
+    make_onnx,
+    measurement_key,
+    onnx_exists,
+)
+from autotune.spaces import knob_values
+
+TWIN_FIGURES = ("quant_drop", "kl", "top1_agree")
 
 
 def uses(run: Run, name: str) -> bool:
@@ -26,37 +43,48 @@ def uses(run: Run, name: str) -> bool:
     )
 
 
-def derived_metrics(
-    run: Run,
-    accuracy: float | None,
-    reference: dict[str, float] | None,
-    merged_key: str,
-    merged: Path,
-    values: dict[str, Any],
-) -> dict[str, float]:
-    """gain_over_base and quant_drop, each where its inputs are known or the space needs it."""
-    found: dict[str, float] = {}
-    if accuracy is None:
-        return found
-    if reference and "accuracy" in reference:
-        found["gain_over_base"] = gain_over_base(accuracy, reference["accuracy"])
+def twin_of(run: Run, merged_key: str, merged: Path, values: dict[str, Any]) -> Twin | None:
+    """The measured unquantised twin of a quantised trial (None for an unquantised one, or when
+    the twin is neither cached nor worth measuring now)."""
     if unquantised(values["precision"], run.target):
-        found["quant_drop"] = 0.0
-        return found
+        return None
+    searched = UNQUANTISED[run.target] in knob_values(run.space.search["precision"])
+    needed = searched or any(uses(run, name) for name in TWIN_FIGURES)
     twin = export_params(twin_params(values, run.target), run.target)
-    measured = twin_measurement(run, merged_key, merged, twin, uses(run, "quant_drop"))
-    if measured is not None and "accuracy" in measured["metrics"]:
-        found["quant_drop"] = quant_drop(measured["metrics"]["accuracy"], accuracy)
-    return found
+    return twin_measurement(run, merged_key, merged, twin, needed)
 
 
 def twin_measurement(
     run: Run, merged_key: str, merged: Path, twin: ExportParams, needed: bool
-) -> dict[str, Any] | None:
+) -> Twin | None:
     """The unquantised twin's measurement: from the cache, or made now when `needed`."""
     if not needed and not onnx_exists(run, merged_key, twin):
         return None
     onnx_key, onnx_dir = make_onnx(run, merged_key, merged, twin)
-    if not needed and not run.cache.has("measure", measurement_key(run, onnx_key)):
+    kept = measurement_key(run, onnx_key, keep_topk=True)  # as the unquantised trial keeps it
+    if not needed and not run.cache.has("measure", kept):
         return None
-    return make_measurement(run, onnx_key, onnx_dir)
+    return Twin(onnx_key, make_measurement(run, onnx_key, onnx_dir, keep_topk=True))
+
+
+def derived_metrics(
+    run: Run,
+    metrics: dict[str, float],
+    reference: dict[str, float] | None,
+    twin: Twin | None,
+    values: dict[str, Any],
+) -> dict[str, float]:
+    """gain_over_base and quant_drop on the space's headline figure, where their inputs are
+    known; for an unquantised trial, the agreement figures of a model with itself."""
+    figure = run.space.headline_metric()
+    found: dict[str, float] = {}
+    if figure not in metrics:
+        return found
+    if reference and figure in reference:
+        found["gain_over_base"] = gain_over_base(metrics[figure], reference[figure], figure)
+    if unquantised(values["precision"], run.target):
+        return {**found, "quant_drop": 0.0, "kl": 0.0, "top1_agree": 1.0}
+    twin_metrics = twin.measurement["metrics"] if twin is not None else {}
+    if figure in twin_metrics:
+        found["quant_drop"] = quant_drop(twin_metrics[figure], metrics[figure], figure)
+    return found

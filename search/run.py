@@ -17,6 +17,7 @@ from autotune.candidates.model_check import check_base
 from autotune.candidates.preflight import preflight
 from autotune.candidates.train import training_device
 from autotune.evaluators.environment import EXPORT_TOOLS, describe, tools
+from autotune.evaluators.metric_check import check_scoring
 from autotune.search.events import StudyEvents
 from autotune.search.params import first_export
 from autotune.spaces import Space, knob_values
@@ -71,6 +72,8 @@ def check_inputs(
     (candidates/preflight.py). Only the stage cache is written."""
     with events.step("data"):
         dataset = load_dataset(space)
+    with events.step("metric"):
+        check_scoring(space, [e.completion.strip() for e in dataset.eval])
     with events.step("base model"):
         base = resolve_base(space, dataset, cache)
         architecture = check_base(space, base.path)

@@ -24,7 +24,15 @@ from autotune.spaces.knobs import (
     Range,
     knob_values,
 )
-from autotune.spaces.metrics import METRICS, SHIPPED_SCORERS, check_metric, split_metric
+from autotune.spaces.metrics import (
+    CLASSIFICATION_FIGURES,
+    GENERATIVE_FIGURES,
+    METRICS,
+    QUALITY_METRICS,
+    SHIPPED_SCORERS,
+    check_metric,
+    split_metric,
+)
 from autotune.spaces.schema import TARGETS, GgufInPackage, Space, SpaceError, parse_constraint
 
 # Precisions the onnxruntime-genai model builder writes and the target can load.
@@ -61,8 +69,8 @@ def load_space(path: str | Path, target: str) -> Space:
         raise _first_error(path, error) from None
     space.source = path.resolve()
     _check_search(space, path, target)
-    _check_metrics(space, path, target)
     _check_files(space, path)
+    _check_metrics(space, path, target)
     return space
 
 
@@ -183,10 +191,16 @@ def _check_search(space: Space, path: Path, target: str) -> None:
 def _check_metrics(space: Space, path: Path, target: str) -> None:
     named = [("objectives", n) for n in space.objectives]
     named += [("constraints", n) for n in space.constraints]
+    custom = custom_metric_module(space)
     for section, name in named:
+        base, stat = split_metric(name)
+        if custom and base not in METRICS and stat is None:
+            continue  # a figure of the space's own module: checked when it loads (preflight)
         if problem := check_metric(name):
             raise SpaceError(path, f"{section}.{name}", problem)
-        targets = METRICS[split_metric(name)[0]].targets
+        if problem := _kind_problem(space, base):
+            raise SpaceError(path, f"{section}.{name}", problem)
+        targets = METRICS[base].targets
         if target not in targets:
             raise SpaceError(
                 path, f"{section}.{name}", f"is measured only on target {targets}, not {target!r}"
@@ -201,10 +215,30 @@ def _check_metrics(space: Space, path: Path, target: str) -> None:
         raise SpaceError(
             path, "select.prefer", f"expected one of the objectives {list(space.objectives)}"
         )
-    if space.data.labels is None and any(
-        split_metric(m)[0] == "macro_f1" for m in space.objectives
-    ):
-        raise SpaceError(path, "objectives.macro_f1", "needs data.labels (a classification space)")
+
+
+def custom_metric_module(space: Space) -> bool:
+    """Whether a generative space scores with its own `evaluate` module (data.metric a folder),
+    whose figures join the shipped ones under their own names."""
+    return not space.data.labels and space.data.metric not in SHIPPED_SCORERS
+
+
+def _kind_problem(space: Space, base: str) -> str | None:
+    """What is wrong with a quality figure for this kind of space (classification or
+    generative), or None."""
+    if base not in QUALITY_METRICS:
+        return None
+    if space.data.labels and base not in CLASSIFICATION_FIGURES:
+        return (
+            f"{base!r} scores generated text; a classification space (data.labels) is judged by "
+            f"{CLASSIFICATION_FIGURES}"
+        )
+    if not space.data.labels and base not in GENERATIVE_FIGURES:
+        return (
+            f"{base!r} needs data.labels (a classification space); a generative space is judged "
+            f"by {GENERATIVE_FIGURES}"
+        )
+    return None
 
 
 def _check_files(space: Space, path: Path) -> None:

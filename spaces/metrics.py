@@ -32,13 +32,51 @@ LATENCY_METRICS: dict[str, MetricInfo] = {
     "e2e_ms": MetricInfo("ms", "a whole request: a real eval prompt and its new tokens"),
     "tokens_per_s": MetricInfo("tokens/s", "new tokens over e2e time"),
 }
+# Quality figures, each a mean over the eval examples with a per-example score behind it (the
+# evidence of paired tests, decisions/dominance.py) and a 95% interval (evaluators/stats.py).
+CLASSIFICATION_METRICS: dict[str, MetricInfo] = {
+    "accuracy": MetricInfo("", "share of eval examples whose label scored most likely"),
+    "macro_f1": MetricInfo("", "macro-averaged F1 over the labels"),
+}
+TEXT_METRICS: dict[str, MetricInfo] = {
+    "exact_match": MetricInfo(
+        "",
+        "share of greedy generations equal to the reference, normalised (case, whitespace, "
+        "punctuation, articles)",
+    ),
+    "rouge_l": MetricInfo("", "ROUGE-L F1 of generation and reference (rouge-score, stemmed)"),
+    "chrf": MetricInfo("", "chrF of generation and reference (sacrebleu, 0 to 100)"),
+    "bleu": MetricInfo("", "sentence BLEU of generation and reference (sacrebleu, 0 to 100)"),
+}
+LIKELIHOOD_METRICS: dict[str, MetricInfo] = {
+    "nll": MetricInfo(
+        "nats/token", "negative log-likelihood of the reference completion, teacher-forced"
+    ),
+    "perplexity": MetricInfo("", "exp(nll)"),
+}
+AGREEMENT_METRICS: dict[str, MetricInfo] = {
+    "kl": MetricInfo(
+        "nats/token", "KL divergence of the next-token distribution from the unquantised twin's"
+    ),
+    "top1_agree": MetricInfo("", "share of positions where the twin's top token is the top token"),
+}
+QUALITY_METRICS: dict[str, MetricInfo] = {
+    **CLASSIFICATION_METRICS,
+    **TEXT_METRICS,
+    **LIKELIHOOD_METRICS,
+    **AGREEMENT_METRICS,
+}
 # Figures measured once per candidate.
 SCALAR_METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo("", "share of eval examples predicted right"),
-    "macro_f1": MetricInfo("", "macro-averaged F1 over the labels"),
-    "gain_over_base": MetricInfo("", "accuracy over the untrained base's (decisions/derived.py)"),
+    **QUALITY_METRICS,
+    "gain_over_base": MetricInfo(
+        "", "the headline quality figure over the untrained base's (decisions/derived.py)"
+    ),
     "quant_drop": MetricInfo(
-        "", "accuracy lost against the same model exported unquantised (search/derived.py)"
+        "", "the headline quality figure lost against the unquantised twin (decisions/derived.py)"
+    ),
+    "collapsed": MetricInfo(
+        "", "1 when the predictions are mostly one string, empty, or echoes of the prompt"
     ),
     "size_mb": MetricInfo("MiB", "the model folder on disk"),
     "peak_mem_mb": MetricInfo("MiB", "peak resident memory of the measuring process"),
@@ -48,7 +86,17 @@ SCALAR_METRICS: dict[str, MetricInfo] = {
         "MiB", "peak memory of the adapter's training (GPU on a GPU, resident on a CPU)"
     ),
     "train_s": MetricInfo("s", "seconds the adapter's training took"),
+    "train_tokens_per_s": MetricInfo(
+        "tokens/s", "non-pad tokens the adapter's training processed a second (optimiser steps)"
+    ),
+    "train_flops_share": MetricInfo(
+        "",
+        "the training's achieved FLOP rate over this machine's measured matrix-product rate in "
+        "its dtype (candidates/throughput.py)",
+    ),
 }
+# Figures where lower is better, for messages that need no space to say so.
+LOWER_IS_BETTER = ("nll", "perplexity", "kl", "quant_drop", "collapsed")
 METRICS: dict[str, MetricInfo] = {**SCALAR_METRICS, **LATENCY_METRICS}
 
 # The statistics a space may ask of a latency figure, and all that are reported.
@@ -56,6 +104,20 @@ STATS = ("p50", "p90", "p99", "mean")
 REPORTED_STATS = (*STATS, "std", "cv")
 # Shipped `evaluate` metric modules (evaluators/metric_modules/) a space may name in data.metric.
 SHIPPED_SCORERS = ("classification", "exact_match")
+# Figures a space of each kind measures; a custom `evaluate` module (data.metric) adds its own.
+CLASSIFICATION_FIGURES = (*CLASSIFICATION_METRICS, *LIKELIHOOD_METRICS, *AGREEMENT_METRICS)
+GENERATIVE_FIGURES = (*TEXT_METRICS, *LIKELIHOOD_METRICS, *AGREEMENT_METRICS)
+
+
+def headline_metric(objectives: dict[str, str], classification: bool) -> str:
+    """The quality figure that gain_over_base and quant_drop are differences of: the first
+    objective that is a quality figure (a custom module's name counts when it is not a known
+    metric), else accuracy for a classification, rouge_l for generations."""
+    for name in objectives:
+        base, _ = split_metric(name)
+        if base in QUALITY_METRICS or base not in METRICS:
+            return base
+    return "accuracy" if classification else "rouge_l"
 
 
 def split_metric(name: str) -> tuple[str, str | None]:

@@ -21,7 +21,7 @@ from autotune.errors import AutotuneError
 from autotune.spaces.knobs import EXPORT_KNOBS, LOSS_SPANS, METHODS, SCHEDULES, Choices, Strict
 from autotune.spaces.knobs import knob_field as knob
 from autotune.spaces.latency import LatencySection
-from autotune.spaces.metrics import metric_column, metric_value
+from autotune.spaces.metrics import headline_metric, metric_column, metric_value
 from autotune.spaces.strategy import SAMPLERS as SAMPLERS
 from autotune.spaces.strategy import FidelitySection as FidelitySection
 from autotune.spaces.strategy import StrategySection
@@ -163,7 +163,10 @@ class TrainSection(Strict):
     The settings that are knobs (spaces/knobs.py: TRAIN_KNOBS) may instead be searched, and take
     their default, bounds and help from the knob table. `dtype` is the compute dtype: LoRA keeps
     the base in it (bf16/fp16 under autocast, fp16 with a gradient scaler) and QLoRA computes in
-    it (`bnb_4bit_compute_dtype`); `auto` is bf16 on a GPU that supports it, else fp32. The merged
+    it (`bnb_4bit_compute_dtype`); `auto` is bf16 on a GPU that supports it or on a CPU with bf16
+    instructions (AVX-512 BF16 or AMX), else fp32: there bf16 matrix products run at over twice
+    fp32's rate (candidates/training_model.py), while the LoRA weights and the optimiser's state
+    stay fp32. A small model (the tiny space's) trains faster in fp32 and says so. The merged
     model is saved in the same dtype.
     """
 
@@ -181,7 +184,9 @@ class TrainSection(Strict):
     seed: int = Field(0, description="the seed of the LoRA weights and of the batch order")
     threads: int = Field(1, ge=1, description="torch CPU threads for training")
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="the compute dtype (above); fp16 needs target cuda"
+        "auto",
+        description="the compute dtype (above): auto is bf16 on a GPU or a CPU with bf16 "
+        "instructions, else fp32; fp16 needs target cuda",
     )
     gradient_checkpointing: bool = knob("gradient_checkpointing")
     quant_type: Literal["nf4", "fp4"] = Field(
@@ -297,6 +302,11 @@ class Space(Strict):
 
     def preferred_objective(self) -> str:
         return self.select.prefer or next(iter(self.objectives))
+
+    def headline_metric(self) -> str:
+        """The quality figure gain_over_base and quant_drop are differences of
+        (spaces/metrics.py `headline_metric`)."""
+        return headline_metric(self.objectives, classification=bool(self.data.labels))
 
     def metric(self, metrics: dict[str, float], name: str) -> float:
         """A metric by the name this space uses; latency metrics default to `latency.stat`."""

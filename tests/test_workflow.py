@@ -22,6 +22,7 @@ from autotune.candidates.recipe import encode
 from autotune.evaluators.accuracy import measure_accuracy
 from autotune.evaluators.latency import fixed_length_prompt, measure_latency
 from autotune.evaluators.runtime import ModelFolderError, open_model
+from autotune.evaluators.text_metrics import normalise
 from autotune.spaces import LatencySection
 from tests.conftest import assert_generates
 
@@ -95,8 +96,10 @@ def test_greedy_generation_for_spaces_without_labels(tiny, candidate):
     result = measure_accuracy(candidate / "fp32", "cpu", examples, None, threads=1)
     assert result.macro_f1 is None and len(result.predictions) == 6
     assert all(isinstance(p, str) for p in result.predictions)
-    exact = sum(p == e.completion for p, e in zip(result.predictions, examples, strict=True))
-    assert result.accuracy == exact / 6
+    pairs = zip(result.predictions, examples, strict=True)
+    exact = [normalise(p) == normalise(e.completion) for p, e in pairs]
+    assert result.accuracy == sum(exact) / 6 and result.correct == exact
+    assert set(result.scores) >= {"exact_match", "rouge_l", "chrf", "bleu"}
 
 
 def test_latency_of_a_real_model(candidate, tiny):
@@ -345,7 +348,7 @@ def test_best_label_predicts_what_scoring_every_label_predicts(tiny, candidate):
     score so far: the prediction must be the argmax of every label's full score."""
     import onnxruntime_genai as og
 
-    from autotune.evaluators.accuracy import best_label, encode_labels, label_scores
+    from autotune.evaluators.label_scoring import best_label, encode_labels, label_scores
     from autotune.evaluators.runtime import special_ids
 
     _, dataset, _ = tiny
@@ -362,7 +365,8 @@ def test_label_scoring_agrees_with_greedy_generation(tiny, candidate):
     """Where greedy generation's first word is a label, label scoring predicts that label."""
     import onnxruntime_genai as og
 
-    from autotune.evaluators.accuracy import generate_greedy, score_labels
+    from autotune.evaluators.generation import generate_greedy
+    from autotune.evaluators.label_scoring import score_labels
     from autotune.evaluators.runtime import special_ids
 
     _, dataset, _ = tiny
