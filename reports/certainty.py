@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from autotune.decisions.dominance import right_or_wrong
 from autotune.reports.document import Block, Bullets, Heading, Table, Text
 from autotune.reports.results import RunResults
 from autotune.search.confirm import confirmed
@@ -12,12 +13,14 @@ from autotune.spaces import LATENCY_METRICS, fmt, split_metric
 
 RULE = (
     "A candidate leaves the top tier only when another is at least as good on every objective "
-    "and distinguishably better on one (exact McNemar test on per-example correctness for "
-    "accuracy, a rank test on the repeats for latency, non-overlapping 95% intervals otherwise; "
-    "5% level). Among the top tier's candidates that cannot be told apart from its best "
-    "{prefer}, the pick is the smallest on disk (to two significant figures), then the fastest, "
-    "then the earliest trial. After a confirmation round the top tier and the pick come from the "
-    "round's trials, on its figures; the tiers below are the search-time ones."
+    "and distinguishably better on one (paired on the eval examples: an exact McNemar test for a "
+    "right/wrong figure such as {right}, a Wilcoxon signed-rank test for a graded one such as "
+    "{graded}; a rank test on the repeats for latency; "
+    "non-overlapping 95% intervals otherwise; 5% level). Among the top tier's candidates that "
+    "cannot be told apart from its best {prefer}, the pick is the smallest on disk (to two "
+    "significant figures), then the fastest, then the earliest trial. After a confirmation "
+    "round the top tier and the pick come from the round's trials, on its figures; the tiers "
+    "below are the search-time ones."
 )
 
 
@@ -28,7 +31,7 @@ def certainty_blocks(results: RunResults) -> list[Block]:
     prefer = results.space.preferred_objective()
     blocks: list[Block] = [
         Heading("How sure"),
-        Text(RULE.format(prefer=prefer)),
+        Text(RULE.format(prefer=prefer, **examples(results))),
         Table(tier_table(results), "Tiers of the feasible trials"),
         Bullets(findings(results)),
     ]
@@ -42,6 +45,13 @@ def certainty_blocks(results: RunResults) -> list[Block]:
             Table(round_table, "Search-time and confirmation latency"),
         ]
     return blocks
+
+
+def examples(results: RunResults) -> dict[str, str]:
+    """The figures the rule names as examples: this kind of task's own."""
+    if results.space.data.labels:
+        return {"right": "accuracy", "graded": "nll or kl"}
+    return {"right": "exact_match", "graded": "rouge_l, nll or kl"}
 
 
 def tier_table(results: RunResults) -> pd.DataFrame:
@@ -71,17 +81,23 @@ def findings(results: RunResults) -> list[str]:
     ]
     separation = selection.separation
     if separation is not None:
+        test = paired_test(results, prefer)
         if separation.p_value < 0.05:
             items.append(
                 f"Trials {separation.first} and {separation.second}, the top two on {prefer}, "
-                f"differ distinguishably (McNemar p = {separation.p_value:.3g})."
+                f"differ distinguishably ({test} p = {separation.p_value:.3g})."
             )
         elif separation.examples_needed is not None:
             items.append(
                 f"Trials {separation.first} and {separation.second}, the top two on {prefer}, "
-                f"cannot be told apart (McNemar p = {separation.p_value:.3g}); at the "
+                f"cannot be told apart ({test} p = {separation.p_value:.3g}); at the "
                 f"disagreement observed, about {separation.examples_needed} eval examples "
                 "would separate them."
+            )
+        elif test != "McNemar":
+            items.append(
+                f"Trials {separation.first} and {separation.second}, the top two on {prefer}, "
+                f"cannot be told apart ({test} p = {separation.p_value:.3g})."
             )
         else:
             items.append(
@@ -106,6 +122,17 @@ def findings(results: RunResults) -> list[str]:
         reasons = "; ".join(record.measured.get("latency", {}).get("noisy", [])) or "noisy"
         items.append(f"Trial {record.number}'s latency stayed noisy after the retries: {reasons}.")
     return items
+
+
+def paired_test(results: RunResults, prefer: str) -> str:
+    """The paired test the top two were compared by: McNemar when their per-example scores
+    on `prefer` are right/wrong, else Wilcoxon (decisions/dominance.py)."""
+    figure = split_metric(prefer)[0]
+    for candidate in results.selection.ties:
+        scores = getattr(candidate.evidence, "scores", {}).get(figure)
+        if scores and not right_or_wrong(scores):
+            return "Wilcoxon"
+    return "McNemar"
 
 
 def confirmation_table(results: RunResults) -> pd.DataFrame | None:

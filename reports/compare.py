@@ -1,8 +1,9 @@
 """Several runs side by side: overlaid Pareto fronts, each run's selected and best-per-objective
 candidates, and what differs (space, target, machine, and which run wins where).
 
-Runs are compared on the first run's objectives, read from every run's trials table (all runs
-measure every metric), while each trial keeps its own run's feasibility.
+Runs are compared on the first run's objectives, read from every run's trials table, while each
+trial keeps its own run's feasibility. A quality figure ranks runs only when they scored the same
+eval data by the same headline figure; otherwise the figures are shown, called not comparable.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from autotune.decisions.candidate import Candidate, Evidence  # noqa: E402
+from autotune.decisions.candidate import Candidate  # noqa: E402
 from autotune.decisions.dominance import better_by, dominates, pareto_front  # noqa: E402
 from autotune.reports.document import Block, Bullets, Heading, Image, Table, Text, to_markdown  # noqa: E402
 from autotune.reports.html import to_html  # noqa: E402
 from autotune.reports.hypervolume import objective_bounds, scaled_hypervolume  # noqa: E402
 from autotune.reports.plot import save  # noqa: E402
+from autotune.reports.quality import headline, is_quality  # noqa: E402
 from autotune.reports.report import hardware  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
 from autotune.spaces import fmt, interval_of, metric_column  # noqa: E402
@@ -73,7 +75,7 @@ def on_common(results: RunResults, objectives: dict[str, str]) -> Compared:
             for name in objectives
             if (interval := interval_of(mine.figures, name)) is not None
         }
-        evidence = Evidence(mine.evidence.correct, mine.evidence.samples, intervals)
+        evidence = replace(mine.evidence, intervals=intervals)
         candidates.append(Candidate(number, values, mine.violations, mine.figures, evidence))
     feasible = [c for c in candidates if c.feasible]
     directions = list(objectives.values())
@@ -243,7 +245,12 @@ def differences(compared: list[Compared], objectives: dict[str, str]) -> list[st
             ranked = ", ".join(f"{label} {fmt(v)} (trial {n})" for v, label, n, _ in best)
             winners = [label for v, label, _, _ in best if v == best[0][0]]
             verdict = "a tie"
-            if len(winners) == 1 and len(best) > 1:
+            apart = next(
+                (why for other in compared[1:] if (why := not_comparable(first, other, name))), ""
+            )
+            if apart:
+                verdict = f"not comparable ({apart})"
+            elif len(winners) == 1 and len(best) > 1:
                 gap = abs(best[0][0] - best[1][0])
                 share = f" ({gap / abs(best[1][0]):.1%})" if best[1][0] else ""
                 told = told_apart(best[0][3], best[1][3], name, direction)
@@ -272,6 +279,20 @@ def differences(compared: list[Compared], objectives: dict[str, str]) -> list[st
     return items
 
 
+def not_comparable(a: Compared, b: Compared, name: str) -> str:
+    """Why two runs' figures on the quality figure `name` cannot be ranked ('' when they can):
+    they score different eval data, or judge by different headline figures (a custom module's
+    figure is the module's own)."""
+    if not is_quality(name):
+        return ""
+    space_a, space_b = a.results.space, b.results.space
+    if space_a.data != space_b.data:
+        return "the runs score different data"
+    if headline(space_a) != headline(space_b):
+        return "the runs score by different metrics"
+    return ""
+
+
 def told_apart(
     first: tuple[Compared, Candidate], second: tuple[Compared, Candidate], name: str, direction: str
 ) -> bool:
@@ -279,8 +300,8 @@ def told_apart(
     per-example correctness is paired only when both runs scored the same data."""
     (run_a, a), (run_b, b) = first, second
     if run_a.results.space.data != run_b.results.space.data:
-        a = replace(a, evidence=replace(a.evidence, correct=""))
-        b = replace(b, evidence=replace(b.evidence, correct=""))
+        a = replace(a, evidence=replace(a.evidence, correct="", scores={}))
+        b = replace(b, evidence=replace(b.evidence, correct="", scores={}))
     return better_by(a, b, name, direction)
 
 

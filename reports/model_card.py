@@ -3,11 +3,14 @@ measured and how, on which machine, and why it was chosen."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import pandas as pd
 
 from autotune.reports.document import markdown_table
+from autotune.reports.examples import card_examples
+from autotune.reports.quality import headline
 from autotune.reports.report import base_model, hardware
 from autotune.reports.results import RunResults
 from autotune.spaces import (
@@ -15,11 +18,12 @@ from autotune.spaces import (
     METRICS,
     STATS,
     Constraint,
+    Space,
     fmt,
     metric_column,
     split_metric,
 )
-from autotune.spaces.metrics import INTERVAL_ENDS, describe, interval_of
+from autotune.spaces.metrics import INTERVAL_ENDS, QUALITY_METRICS, describe, interval_of
 
 
 def model_card(
@@ -73,10 +77,12 @@ def model_card(
         "",
         "Measured on this exported ONNX model with onnxruntime-genai on the target.",
         "",
-        markdown_table(_metric_rows(metrics, measured)),
+        markdown_table(_metric_rows(metrics, measured, custom_names(space))),
         "",
-        "In brackets, 95% intervals: Wilson for accuracy, a bootstrap over the eval examples for "
-        "macro-F1, the order statistics of the repeats for a latency median or p90.",
+        "In brackets, 95% intervals: "
+        + ("Wilson for accuracy, " if "accuracy" in metrics else "")
+        + "a bootstrap over the eval examples for the other quality figures, the order "
+        "statistics of the repeats for a latency median or p90.",
         "",
     ]
     latency = measured.get("latency")
@@ -99,9 +105,23 @@ def model_card(
         lines.append("")
     if measured.get("accuracy_method"):
         lines.append(
-            f"Accuracy method: {measured['accuracy_method']} on the {measured['eval_examples']} "
-            f"eval examples ({measured['metric']} metric)."
+            f"Quality method: {measured['accuracy_method']} on the {measured['eval_examples']} "
+            f"eval examples ({measured['metric']} metric); headline figure {headline(space)}."
         )
+    collapse = measured.get("collapse") or {}
+    if collapse.get("flagged"):
+        lines += ["", f"Warning: this model's predictions {collapse.get('reason') or 'collapsed'}."]
+    shown = card_examples(results, number)
+    if shown is not None:
+        lines += [
+            "",
+            "## Examples",
+            "",
+            f"The first {len(shown)} eval examples, with this model's answers (all in "
+            f"trials/{number}/generations.jsonl of the run folder):",
+            "",
+            markdown_table(shown),
+        ]
     lines += ["", "## Hardware", "", f"- target: {target}"]
     machine = measured.get("environment")
     if machine:
@@ -131,19 +151,28 @@ def model_card(
     return "\n".join(lines)
 
 
-def _metric_rows(metrics: dict[str, float], measured: dict[str, Any]) -> pd.DataFrame:
+def custom_names(space: Space) -> set[str]:
+    """A custom `evaluate` module's figures the space names (not in the vocabulary)."""
+    named = [*space.objectives, *(c.metric for c in space.parsed_constraints())]
+    return {n for n in named if split_metric(n)[0] not in METRICS}
+
+
+def _metric_rows(
+    metrics: dict[str, float], measured: dict[str, Any], custom: Collection[str] = ()
+) -> pd.DataFrame:
     rows = []
     for name, value in metrics.items():
         base, stat = split_metric(name)
         training = base.startswith("train_")  # what made the model, not a figure of it
-        if base not in METRICS or training or (base in LATENCY_METRICS and stat not in STATS):
+        known = base in METRICS or base in custom
+        if not known or training or (base in LATENCY_METRICS and stat not in STATS):
             continue
         if stat in INTERVAL_ENDS:  # shown with its figure
             continue
-        method = describe(base)
+        method = describe(base) if base in METRICS else "the space's own metric module"
         if base in LATENCY_METRICS and stat:
             method += f" ({stat} over the repeats)"
-        elif base in ("accuracy", "macro_f1") and measured.get("eval_examples"):
+        elif (base in QUALITY_METRICS or base in custom) and measured.get("eval_examples"):
             method += f" ({measured['eval_examples']} eval examples)"
         interval = interval_of(metrics, name)
         shown = fmt(value) + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else "")

@@ -10,9 +10,19 @@ from typing import Any
 import pandas as pd
 
 from autotune.decisions.candidate import Candidate
+from autotune.decisions.record import TrialRecord
 from autotune.reports.certainty import certainty_blocks
+from autotune.reports.confusion import confusion_blocks
 from autotune.reports.document import Block, Bullets, Heading, Image, Table, Text, cell
+from autotune.reports.examples import example_blocks
 from autotune.reports.figures import importances
+from autotune.reports.quality import (
+    collapse_lines,
+    collapsed_trials,
+    difference_text,
+    headline,
+    quality_names,
+)
 from autotune.reports.results import RunResults
 from autotune.reports.training import training_blocks
 from autotune.spaces import Choices, Range, Space, fmt, metric_column, model_source
@@ -31,6 +41,8 @@ def report_blocks(
         Heading("The answer"),
         *answer(results),
         *certainty_blocks(results),
+        *example_blocks(results),
+        *confusion_blocks(results),
         Heading("The trade-off"),
         Text(
             "Every completed trial: the feasible ones as dots, the infeasible ones as crosses, "
@@ -116,7 +128,7 @@ def question(results: RunResults, wall_seconds: float | None) -> list[str]:
 def answer(results: RunResults) -> list[Block]:
     selection = results.selection
     if selection.chosen is None:
-        return [Text(f"No candidate selected: {selection.reason}.")]
+        return [Text(f"No candidate selected: {selection.reason}."), *collapse_blocks(results)]
     chosen = selection.chosen
     where = " Its model is in `selected/`." if results.folder is not None else ""
     blocks: list[Block] = [
@@ -124,7 +136,30 @@ def answer(results: RunResults) -> list[Block]:
         Table(trial_columns(results, results.frame[results.frame["number"] == chosen.number])),
         Text("Why: " + why(results, chosen)),
     ]
-    return blocks + against_base(results, chosen)
+    return blocks + collapse_blocks(results) + against_base(results, chosen)
+
+
+def collapse_blocks(results: RunResults) -> list[Block]:
+    """The trials whose predictions collapsed (evaluators/collapse.py), never selected."""
+    lines = collapse_lines(results.records, results.selection)
+    if not lines:
+        return []
+    return [
+        Text(
+            "Collapsed trials (their predictions mostly one string, empty, or echoes of the "
+            "prompt), left out of the selection whatever their figures:"
+        ),
+        Bullets(lines),
+    ]
+
+
+def measured_on(base: TrialRecord, chosen: Candidate) -> str:
+    """How the base was measured: on every eval example like a candidate, or on a prefix of the
+    split (search/reference.py), whose interval is wider for it."""
+    scored, examples = base.measured.get("eval_examples"), len(chosen.evidence.correct)
+    if scored and examples and scored < examples:
+        return f"measured on the first {scored} of the {examples} eval examples"
+    return "measured the same way"
 
 
 def against_base(results: RunResults, chosen: Candidate) -> list[Block]:
@@ -133,19 +168,28 @@ def against_base(results: RunResults, chosen: Candidate) -> list[Block]:
     if base is None:
         return []
     space = results.space
-    names = list(dict.fromkeys([*space.objectives, "accuracy"]))
+    mine = results.records[chosen.number].metrics
+    quality = [n for n in quality_names(space, mine) if n in base.metrics]
+    names = list(dict.fromkeys([*space.objectives, *quality]))
     rows = []
-    for label, metrics in (("untrained base", base.metrics), (f"trial {chosen.number}", None)):
-        metrics = metrics if metrics is not None else results.records[chosen.number].metrics
-        rows.append({"model": label, **{n: space.metric(metrics, n) for n in names}})
-    gain = rows[1]["accuracy"] - rows[0]["accuracy"]
+    for label, metrics in (("untrained base", base.metrics), (f"trial {chosen.number}", mine)):
+        rows.append({"model": label, **{n: figure(space, metrics, n) for n in names}})
+    name = headline(space)
+    gain = ""
+    if name in mine and name in base.metrics:
+        gain = ": " + difference_text(name, mine[name], base.metrics[name])
     return [
         Text(
-            f"Against the untrained base (exported at {base.params.get('precision')} and "
-            f"measured the same way, never a candidate): accuracy {gain * 100:+.1f} points."
+            f"Against the untrained base (exported at {base.params.get('precision')}, "
+            f"{measured_on(base, chosen)}, never a candidate){gain}."
         ),
         Table(pd.DataFrame(rows), "The selected trial and the untrained base"),
     ]
+
+
+def figure(space: Space, metrics: dict[str, float], name: str) -> float | None:
+    """A figure by the name the space uses; None when it was not measured."""
+    return metrics.get(space.column(name))
 
 
 def why(results: RunResults, chosen: Candidate) -> str:
@@ -227,6 +271,7 @@ def trial_columns(
     columns = ["number", *param_columns(results, frame), *metric_columns(results)]
     if "feasible" in frame:
         columns.append("feasible")
+    collapsed = collapsed_trials(results.records, results.selection)
     if everything:
         columns[1:1] = ["state"]
         columns += [c for c in frame.columns if c.startswith("seconds.")]
@@ -237,6 +282,12 @@ def trial_columns(
         if column in shown and all(e in frame.columns for e in ends):
             rows = frame[[column, *ends]].values
             shown[column] = [with_interval(v, low, high) for v, low, high in rows]
+    marks = ["yes" if int(n) in collapsed else "" for n in frame["number"]]
+    if any(marks):  # a mark, where a reader scans the figures
+        if "collapsed" in shown:
+            shown["collapsed"] = marks
+        else:
+            shown.insert(1, "collapsed", marks)
     return shown
 
 

@@ -1,5 +1,6 @@
 """The trials table: one row per trial with its parameters, metrics, stage times, the reason it
-failed or was pruned, and where it came from (a sibling of trial n, a retry of trial n).
+failed or was pruned or its predictions collapsed, and where it came from (a sibling of trial n,
+a retry of trial n).
 
 The table is made from the study's typed `TrialRecord`s (decisions/record.py), as the
 candidates the selection sees are (decisions/candidate.py); feasibility is what the study stored
@@ -28,6 +29,9 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
             if part in export:
                 row[f"export.{part}"] = export[part]
         row["error"] = record.reason
+        collapse = record.measured.get("collapse") or {}
+        if collapse.get("flagged"):  # why its `collapsed` figure is 1 (evaluators/collapse.py)
+            row["collapse"] = collapse.get("reason", "")
         row["sibling_of"] = record.sibling_of
         row["retry_of"] = record.retry_of
         row["worker"] = record.worker

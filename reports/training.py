@@ -1,4 +1,6 @@
-"""How each training went: its loss curve, and how far it got through the rungs or checkpoints.
+"""How each training went: its loss curve, how far it got through the rungs or checkpoints, and
+its throughput (non-pad tokens a second, and the share of this machine's measured matrix-product
+rate its FLOPs achieved: candidates/throughput.py), as decode is held against memory bandwidth.
 
 A training is an adapter: precision siblings and repeats of a configuration reuse it (they share
 `TrialRecord.adapter_key`), so each training is drawn and listed once, under the trial that
@@ -23,6 +25,8 @@ from autotune.reports.plot import COLORS  # noqa: E402
 from autotune.reports.results import RunResults  # noqa: E402
 
 # Past this many trainings the figure drops its legend: the table names them.
+# The throughput metrics a trial records for its training, and their columns in the table.
+THROUGHPUT = {"train_tokens_per_s": "tokens/s", "train_flops_share": "FLOP share"}
 LEGEND_LIMIT = 12
 # Matplotlib's tab10 without its red, which marks the selected trial's training.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
@@ -67,6 +71,40 @@ def trainings(results: RunResults) -> list[Training]:
     return sorted(found, key=lambda t: t.numbers[0])
 
 
+def throughput(results: RunResults, training: Training) -> dict[str, float]:
+    """The training's throughput metrics, from the first of its trials that recorded them (a
+    trial paused at a rung records none)."""
+    for record in results.records:
+        if record.number in training.numbers and "train_tokens_per_s" in record.metrics:
+            return {name: record.metrics[name] for name in THROUGHPUT if name in record.metrics}
+    return {}
+
+
+def throughput_text(results: RunResults) -> str:
+    """One line on how fast training ran, or nothing when no trial recorded it."""
+    found = [(t, throughput(results, t)) for t in trainings(results)]
+    found = [(t, figures) for t, figures in found if figures]
+    if not found:
+        return ""
+    chosen = results.selection.chosen.number if results.selection.chosen else None
+    picked = [figures for t, figures in found if chosen in t.numbers]
+    figures, whose = (
+        (picked[0], "The selected trial's training")
+        if picked
+        else (found[0][1], f"Trial {found[0][0].record.number}'s training")
+    )
+    text = f"{whose} processed {figures['train_tokens_per_s']:,.0f} tokens a second (non-pad, "
+    text += "optimiser steps only)"
+    if "train_flops_share" in figures:
+        text += (
+            f", {figures['train_flops_share']:.0%} of the matrix-product rate this machine "
+            "measured at the model's shapes in the training's dtype (FLOPs counted as 4 per "
+            "token per frozen linear weight and 6 per LoRA weight; the rest of a step is "
+            "attention, normalisation, the optimiser and Python)"
+        )
+    return text + "."
+
+
 def loss_curve_figure(results: RunResults) -> Figure:
     """The training loss per step as a line and the eval loss at checkpoints as dots, one colour
     per training; the selected trial's training thick, trainings stopped early faint."""
@@ -107,6 +145,7 @@ def rung_table(results: RunResults) -> pd.DataFrame:
     hedged = any(
         t.record.rung is not None and t.record.rung.bracket for t in found
     )  # Hyperband's brackets
+    shown_throughput = any(throughput(results, t) for t in found)
     rows = []
     for training in found:
         rung = training.record.rung
@@ -123,6 +162,11 @@ def rung_table(results: RunResults) -> pd.DataFrame:
             row["bracket"] = rung.bracket + 1 if rung else None
         row["steps"] = steps
         row["train loss"] = training.train[-1][1] if training.train else None
+        if shown_throughput:
+            figures = throughput(results, training)
+            speed = figures.get("train_tokens_per_s")
+            row["tokens/s"] = round(speed) if speed is not None else None
+            row["FLOP share"] = figures.get("train_flops_share")
         name = "rung" if by_rung else "checkpoint"
         row.update({f"{name} {i}": loss for i, loss in enumerate(losses or [], start=1)})
         row["stopped"] = training.stopped
@@ -155,6 +199,8 @@ def training_blocks(results: RunResults, figures: dict[str, Path]) -> list[Block
     ]
     if "loss_curves" in figures:
         blocks.append(Image(figures["loss_curves"], "Loss curve per training"))
+    if speed := throughput_text(results):
+        blocks.append(Text(speed))
     table = rung_table(results)
     caption = (
         "Rungs per training: the rung reached of how many, "

@@ -16,12 +16,14 @@ def test_nan_loss_and_export_error_fail_their_trials_only(
 ):
     # A grid of four trials: lora_alpha 1e15 makes the loss NaN within a few steps (a real
     # divergence), and an int8 export is made to fail the way a builder error does.
+    # One epoch at 0.004: a quarter epoch answers one label for every row, and a collapsed
+    # model is never selected.
     changes = {
-        "train": {"epochs": 0.25},
+        "train": {"epochs": 1},
         "search": {
             "lora_r": 8,
             "lora_alpha": {"choices": [16.0, 1.0e15]},
-            "learning_rate": 0.002,
+            "learning_rate": 0.004,
             "precision": {"choices": ["fp32", "int8"]},
             "int4_block_size": None,
             "int4_accuracy_level": None,

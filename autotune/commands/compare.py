@@ -5,7 +5,9 @@
 Writes compare.html (self-contained), compare.md and compare_pareto.png into --out (default
 ./compare): overlaid Pareto fronts, each run's selected and best-per-objective candidates, and
 what differs. Runs of different spaces are allowed; they are compared on the first run's
-objectives. Exit codes: 0 written; 2 bad input (a run folder without a study), in one message.
+objectives, and on a quality figure (rouge_l, accuracy, ...) runs that score different data or
+judge by different metrics are called not comparable rather than one the winner.
+Exit codes: 0 written; 2 bad input (a run folder without a study), in one message.
 """
 
 from __future__ import annotations

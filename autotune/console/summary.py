@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autotune.reports.outputs import RunOutputs
+from autotune.reports.quality import collapse_lines, collapsed_trials, difference_text, headline
 from autotune.search.record import State
 from autotune.spaces import Space
 from autotune.spaces.metrics import fmt
@@ -17,7 +18,9 @@ def print_summary(space: Space, outputs: RunOutputs) -> None:
         console = Console(highlight=False, width=200)
     front = {c.number for c in outputs.selection.front}
     chosen = outputs.selection.chosen.number if outputs.selection.chosen else None
-    table = Table(title=f"{space.name}: trials (* selected, + feasible Pareto front)")
+    collapsed = collapsed_trials(outputs.records, outputs.selection)
+    legend = "* selected, + feasible Pareto front" + (", ! collapsed" if collapsed else "")
+    table = Table(title=f"{space.name}: trials ({legend})")
     table.add_column("trial", justify="right", no_wrap=True)
     table.add_column("state", no_wrap=True)
     for name in space.search:
@@ -32,6 +35,7 @@ def print_summary(space: Space, outputs: RunOutputs) -> None:
         metrics = record.metrics
         values = [figure(space, metrics, name) for name in space.objectives]
         mark = "*" if record.number == chosen else ("+" if record.number in front else "")
+        mark += "!" if record.number in collapsed else ""
         state = STATES.get(record.state, record.state.lower())
         params_shown = [fmt(record.params.get(n), 3, exponent_below=1e-2) for n in space.search]
         table.add_row(f"{record.number}{mark}", state, *params_shown, *values)
@@ -42,6 +46,8 @@ def print_summary(space: Space, outputs: RunOutputs) -> None:
             "a larger --trials with the same --out runs them first"
         )
     console.print(f"selection: {outputs.selection.reason}")
+    for line in collapse_lines(outputs.records, outputs.selection):
+        console.print(line)
     if outputs.reference is not None:
         console.print(against_base(space, outputs))
     if outputs.selected:
@@ -66,14 +72,15 @@ def against_base(space: Space, outputs: RunOutputs) -> str:
     """The untrained base's figures, and the selected trial's gain over it."""
     base = outputs.reference
     assert base is not None
-    shown = ", ".join(f"{n} {fmt(space.metric(base.metrics, n), 3)}" for n in space.objectives)
+    shown = ", ".join(f"{n} {fmt(base.metrics.get(space.column(n)), 3)}" for n in space.objectives)
     line = f"untrained base ({base.params.get('precision')}, never selected): {shown}"
     chosen = outputs.selection.chosen
-    if chosen is not None and "accuracy" in base.metrics:
-        gain = outputs.records[chosen.number].metrics["accuracy"] - base.metrics["accuracy"]
-        line += (
-            f"; the selected trial {chosen.number} is {gain * 100:+.1f} accuracy points above it"
-        )
+    name = headline(space)
+    if chosen is not None and name in base.metrics:
+        mine = outputs.records[chosen.number].metrics
+        if name in mine:
+            gain = difference_text(name, mine[name], base.metrics[name])
+            line += f"; the selected trial {chosen.number} against it: {gain}"
     return line
 
 
