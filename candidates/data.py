@@ -170,13 +170,14 @@ def label_texts(labels: list[str], examples: list[Example]) -> dict[str, str]:
 
 
 def stratified_split(
-    examples: list[Example], eval_fraction: float, seed: int
+    examples: list[Example], eval_fraction: float, seed: int, stratify: bool = True
 ) -> tuple[list[Example], list[Example]]:
     """Split each label group (the stripped completion) separately so train and eval keep the
-    label balance."""
+    label balance. `stratify=False` (no labels): one group, as a generative data set's
+    completions are mostly all different and a group of one goes wholly to training."""
     groups: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
-        groups[example.completion.strip()].append(example)
+        groups[example.completion.strip() if stratify else ""].append(example)
     rng = random.Random(seed)
     train: list[Example] = []
     evaluation: list[Example] = []
@@ -196,9 +197,12 @@ def load_dataset(space: Space) -> Dataset:
     examples = to_examples(space, load_records(space.data_paths()))
     if len(examples) < 2:
         raise SpaceError(space.source, "data.files", "expected at least 2 records")
-    train, evaluation = stratified_split(examples, space.data.eval_fraction, space.data.split_seed)
-    train = stratified_take(train, space.data.max_train)
-    evaluation = stratified_take(evaluation, space.data.max_eval)
+    stratify = space.data.labels is not None
+    train, evaluation = stratified_split(
+        examples, space.data.eval_fraction, space.data.split_seed, stratify
+    )
+    train = stratified_take(train, space.data.max_train, stratify)
+    evaluation = stratified_take(evaluation, space.data.max_eval, stratify)
     if not evaluation:
         raise SpaceError(space.source, "data.eval_fraction", "leaves no example for evaluation")
     labels = space.data.labels

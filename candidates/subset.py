@@ -19,10 +19,16 @@ class Labelled(Protocol):
 T = TypeVar("T", bound=Labelled)
 
 
-def stratified_take(examples: list[T], limit: int | None) -> list[T]:
-    """At most `limit` of `examples`, each completion (stripped) in proportion, order kept."""
+def stratified_take(examples: list[T], limit: int | None, stratify: bool = True) -> list[T]:
+    """At most `limit` of `examples`, each completion (stripped) in proportion, order kept.
+
+    `stratify=False` (a generative split, whose completions are all different): the first
+    `limit`, as the split's shuffled order has them (by completion they would be taken in
+    alphabetical order)."""
     if limit is None or limit >= len(examples):
         return examples
+    if not stratify:
+        return examples[:limit]
     groups: dict[str, list[int]] = defaultdict(list)
     for index, example in enumerate(examples):
         groups[example.completion.strip()].append(index)
