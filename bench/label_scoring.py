@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotune.candidates.data import Example
-from autotune.evaluators.accuracy import generate_greedy, score_labels
+from autotune.evaluators.generation import generate_greedy
+from autotune.evaluators.label_scoring import score_labels
 from autotune.evaluators.runtime import open_model, special_ids
 from bench.lib.results import write_result
 from bench.lib.tiny_models import DEFAULT_CACHE, tiny_dataset, trained_fp32_model

@@ -11,7 +11,7 @@ entries instead of reusing ones an older release made.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,13 @@ from autotune.candidates.cache import digest
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
 from autotune.candidates.subset import stratified_take
+from autotune.candidates.throughput import RATES_FILE
 from autotune.candidates.train import TrainParams, load_train_result, total_steps, train_adapter
 from autotune.decisions.median import SETTLED
 from autotune.decisions.record import Verdict
 from autotune.evaluators.accuracy import metric_location
 from autotune.evaluators.environment import EXPORT_TOOLS, TRAINING_TOOLS, tools
+from autotune.evaluators.likelihood import TopK
 from autotune.evaluators.measurement import benchmark
 from autotune.search.fidelity import promoted_through, train_in_rungs
 from autotune.search.pruning import MedianRule, earlier_verdict
@@ -34,6 +36,7 @@ from autotune.search.record import Attr, Stopped
 from autotune.search.run import Run
 
 MEASUREMENT = "measurement.json"
+GENERATIONS = "generations.jsonl"  # what the model said (search/trial.py write_generations)
 
 
 def adapter_key(
@@ -129,7 +132,9 @@ def train_part(
     train_adapter(
         run.base.path,
         run.dataset.train,
-        stratified_take(run.dataset.eval, strategy.checkpoint_examples),
+        stratified_take(
+            run.dataset.eval, strategy.checkpoint_examples, run.dataset.labels is not None
+        ),
         training,
         out,
         trust_remote_code=run.space.model.trust_remote_code,
@@ -138,6 +143,7 @@ def train_part(
         on_step=run.events.training_step,
         stop_at=stop,
         resume=resume,
+        rates=run.cache.root / RATES_FILE,
     )
 
 
@@ -165,7 +171,26 @@ def onnx_exists(run: Run, merged: str, exporting: ExportParams) -> bool:
     return run.cache.has("onnx", export_key(merged, exporting, run.versions))
 
 
-def measurement_key(run: Run, onnx: str) -> str:
+# Bumped when a measurement gains figures, so entries an older autotune made are not reused.
+MEASURED_FIGURES = 2  # 2: the reference's likelihood, agreement with the twin, text metrics
+TOPK = "topk.npz"  # an unquantised model's log-probabilities, kept for its quantised twins
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A quantised trial's unquantised twin: its export's key and its measurement (whose `topk`
+    entry is the file of its log-probabilities)."""
+
+    onnx_key: str
+    measurement: dict[str, Any]
+
+    @property
+    def topk(self) -> Path | None:
+        found = self.measurement.get("topk")
+        return Path(found) if found else None
+
+
+def measurement_key(run: Run, onnx: str, twin: Twin | None = None, keep_topk: bool = False) -> str:
     space = run.space
     return digest(
         {
@@ -175,20 +200,31 @@ def measurement_key(run: Run, onnx: str) -> str:
             "latency": space.latency.model_dump(exclude={"stat"}),
             "target": run.target,
             "machine": run.environment,  # onnxruntime and onnxruntime-genai versions included
+            "figures": MEASURED_FIGURES,
+            "twin": twin.onnx_key if twin is not None and twin.topk is not None else None,
+            "keep_topk": keep_topk,
         }
     )
 
 
 def make_measurement(
-    run: Run, onnx: str, onnx_dir: Path, race: Racer | None = None
+    run: Run,
+    onnx: str,
+    onnx_dir: Path,
+    race: Racer | None = None,
+    twin: Twin | None = None,
+    keep_topk: bool = False,
 ) -> dict[str, Any]:
     """The candidate's figures (measurement.json), measured once per model, settings and machine.
 
     With `race` (search/racing.py) a measurement not cached yet is raced; one that stops raises
-    `Raced` with its partial figures, which never enter the cache (the build's folder goes)."""
+    `Raced` with its partial figures, which never enter the cache (the build's folder goes).
+    With `twin` (its log-probabilities kept) the agreement figures are measured against it;
+    `keep_topk` keeps this model's log-probabilities for its own quantised twins (`TOPK`)."""
     space = run.space
     metric_module = metric_location(space.data.metric, space.root)
-    key = measurement_key(run, onnx)
+    key = measurement_key(run, onnx, twin, keep_topk)
+    twin_topk = twin.topk if twin is not None else None
 
     def measure(out: Path) -> None:
         result = benchmark(
@@ -202,10 +238,17 @@ def make_measurement(
             label_texts=run.dataset.label_texts,
             stages=race.stages if race else (),
             stop=race,
+            twin=TopK.load(twin_topk) if twin_topk is not None else None,
+            keep_topk=keep_topk,
         )
         if result.stopped and race is not None and race.verdict is not None:
             raise Raced(result.to_json(), race.verdict)
         (out / MEASUREMENT).write_text(json.dumps(result.to_json(), indent=2))
+        if result.topk is not None:
+            result.topk.save(out / TOPK)
 
     path = run.cache.get_or_build("measure", key, measure)
-    return json.loads((path / MEASUREMENT).read_text())
+    found = json.loads((path / MEASUREMENT).read_text())
+    if (path / TOPK).is_file():
+        found["topk"] = str(path / TOPK)
+    return found

@@ -17,10 +17,11 @@ from typing import Any
 import optuna
 
 from autotune.candidates.export_summary import read_summary
-from autotune.candidates.train import TrainResult, load_train_result
+from autotune.candidates.train import TrainResult, load_train_result, throughput_metrics
+from autotune.decisions.derived import unquantised
 from autotune.decisions.record import TrialRecord, Verdict
 from autotune.search.budget import repeat_of
-from autotune.search.derived import derived_metrics
+from autotune.search.derived import derived_metrics, twin_of
 from autotune.search.events import StudyEvents
 from autotune.search.fidelity import loss_curve
 from autotune.search.params import export_params, suggest, train_params
@@ -29,6 +30,7 @@ from autotune.search.record import Attr, Stopped, metrics_json, reference_record
 from autotune.search.run import Run
 from autotune.search.siblings import enqueue_siblings
 from autotune.search.stages import (
+    GENERATIONS,
     MEASUREMENT,
     make_adapter,
     make_measurement,
@@ -67,22 +69,25 @@ def run_trial(trial: optuna.Trial, run: Run) -> tuple[float, ...]:
         merged_key, merged = make_merged(run, adapter_key, adapter, training.dtype)
     with timed(seconds, "export", run.events):
         onnx_key, onnx_dir = make_onnx(run, merged_key, merged, exporting)
+    with timed(seconds, "twin", run.events, "unquantised twin"):  # search/derived.py
+        twin = twin_of(run, merged_key, merged, values)
     with timed(seconds, "measure", run.events):
         try:  # a label-scoring candidate may stop early, dominated (search/racing.py)
-            measurement = make_measurement(run, onnx_key, onnx_dir, racer(run, trial.study))
+            measurement = make_measurement(
+                run,
+                onnx_key,
+                onnx_dir,
+                racer(run, trial.study),
+                twin=twin,
+                keep_topk=unquantised(values["precision"], run.target),
+            )
         except Raced as raced:
             measured = how_measured(run, raced.measurement, onnx_dir)
             raise record_raced(trial, run, raced, seconds, measured, onnx_dir) from None
 
-    with timed(seconds, "derive", run.events, "derived figures"):
-        derived = derived_metrics(
-            run,
-            measurement["metrics"].get("accuracy"),
-            reference_metrics(trial.study),
-            merged_key,
-            merged,
-            values,
-        )
+    derived = derived_metrics(
+        run, measurement["metrics"], reference_metrics(trial.study), twin, values
+    )
 
     trained = load_train_result(adapter)
     record = TrialRecord(
@@ -115,7 +120,7 @@ def reference_metrics(study: optuna.Study) -> dict[str, float] | None:
 
 def train_cost(trained: TrainResult) -> dict[str, float]:
     """What training the trial's adapter took (a cached adapter keeps its figures)."""
-    cost = {"train_s": trained.seconds}
+    cost = {"train_s": trained.seconds, **throughput_metrics(trained)}
     if trained.peak_mem_mb is not None:
         cost["train_peak_mem_mb"] = trained.peak_mem_mb
     return cost
@@ -134,6 +139,34 @@ def save_record(
     folder = run.trial_dir(trial.number)
     (folder / "metrics.json").write_text(json.dumps(metrics_json(record), indent=2))
     (folder / MEASUREMENT).write_text(json.dumps(measurement, indent=2))
+    write_generations(folder / GENERATIONS, run, measurement)
+
+
+def write_generations(path: Path, run: Run, measurement: dict[str, Any]) -> None:
+    """What the model said, one JSON line per eval example: the prompt, the reference, the
+    prediction and its per-example scores (the report and the model card show some)."""
+    accuracy = measurement.get("accuracy") or {}
+    predictions = accuracy.get("predictions") or []
+    scores = dict(accuracy.get("scores") or {})
+    scores.update({k: v for k, v in (measurement.get("likelihood") or {}).items() if k != "tokens"})
+    lines = []
+    for i, (example, prediction) in enumerate(zip(run.dataset.eval, predictions, strict=False)):
+        row = {
+            "prompt": example.prompt,
+            "reference": example.completion.strip(),
+            "prediction": prediction,
+            "scores": {name: values[i] for name, values in scores.items() if i < len(values)},
+        }
+        lines.append(json.dumps(row))
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+def per_example_scores(measurement: dict[str, Any]) -> dict[str, list[float]]:
+    """Each quality figure's per-example scores, rounded (they live in the study storage)."""
+    found = dict((measurement.get("accuracy") or {}).get("scores") or {})
+    likelihood = measurement.get("likelihood") or {}
+    found.update({k: v for k, v in likelihood.items() if k != "tokens"})
+    return {name: [round(float(v), 5) for v in values] for name, values in found.items()}
 
 
 def how_measured(run: Run, measurement: dict[str, Any], onnx_dir: Path) -> dict[str, Any]:
@@ -145,6 +178,7 @@ def how_measured(run: Run, measurement: dict[str, Any], onnx_dir: Path) -> dict[
         "export": read_summary(onnx_dir),
         "accuracy_method": "label scoring" if run.dataset.labels else "greedy generation",
         "metric": run.space.data.metric if not run.dataset.labels else "classification",
+        "headline": run.space.headline_metric(),
         "train_examples": len(run.dataset.train),
         "eval_examples": len(run.dataset.eval),
         "latency": {
@@ -154,8 +188,10 @@ def how_measured(run: Run, measurement: dict[str, Any], onnx_dir: Path) -> dict[
             "noisy": latency.get("noisy", []),
         },
         # what paired comparisons need (decisions/dominance.py): right or wrong per eval example,
-        # and the latency repeats
+        # each quality figure's per-example scores, and the latency repeats
         "correct": accuracy.get("correct", ""),
+        "scores": per_example_scores(measurement),
+        "collapse": measurement.get("collapse") or {},
         "latency_samples": latency.get("samples", {}),
         "environment": measurement.get("environment") or run.environment,
     }

@@ -94,7 +94,7 @@ def test_onnx_label_scores_agree_with_torch(smol, exports):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from autotune.evaluators.accuracy import label_scores
+    from autotune.evaluators.label_scoring import label_scores
     from autotune.evaluators.runtime import open_model
 
     _, dataset, _ = smol
