@@ -34,7 +34,7 @@ from autotune.candidates.export import ExportParams, export_onnx  # noqa: E402
 from autotune.candidates.merge import merge_adapter  # noqa: E402
 from autotune.candidates.subset import stratified_take  # noqa: E402
 from autotune.candidates.train import TrainParams, train_adapter  # noqa: E402
-from autotune.evaluators.accuracy import label_scores  # noqa: E402
+from autotune.evaluators.label_scoring import label_scores  # noqa: E402
 from autotune.evaluators.runtime import open_model, special_ids  # noqa: E402
 from autotune.evaluators.stats import wilson_interval  # noqa: E402
 from autotune.spaces import load_space  # noqa: E402
@@ -76,6 +76,15 @@ def smollm2(cache_dir: Path):
 
 def score(model_dir: Path, examples, labels: list[str]) -> dict[str, float]:
     """Accuracy with label + EOS and with the label's tokens only, on the same prompts."""
+    return {
+        name: sum(right) / len(right)
+        for name, right in correct(model_dir, examples, labels).items()
+    }
+
+
+def correct(model_dir: Path, examples, labels: list[str]) -> dict[str, list[bool]]:
+    """Right or wrong per example, with label + EOS and with the label's tokens only (the
+    evidence for a paired test of two models on the same examples)."""
     import numpy as np
     import onnxruntime_genai as og
 
@@ -83,15 +92,15 @@ def score(model_dir: Path, examples, labels: list[str]) -> dict[str, float]:
     tokenizer = og.Tokenizer(model)
     eos = special_ids(model_dir)[0]
     bare = [[int(t) for t in tokenizer.encode(label)] for label in labels]
-    right = {"label+EOS": 0, "label only": 0}
+    right: dict[str, list[bool]] = {"label+EOS": [], "label only": []}
     for example in examples:
         prompt = [int(t) for t in tokenizer.encode(example.prompt)]
         with_eos = label_scores(model, prompt, [tokens + [eos] for tokens in bare])
         without = label_scores(model, prompt, bare)
         truth = labels.index(example.completion.strip())
-        right["label+EOS"] += int(np.argmax(with_eos)) == truth
-        right["label only"] += int(np.argmax(without)) == truth
-    return {name: n / len(examples) for name, n in right.items()}
+        right["label+EOS"].append(int(np.argmax(with_eos)) == truth)
+        right["label only"].append(int(np.argmax(without)) == truth)
+    return right
 
 
 def main() -> None:

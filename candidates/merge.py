@@ -1,12 +1,16 @@
 """Merge a LoRA or QLoRA adapter into its base: the plain Hugging Face model the exporter reads.
 
 The base is always loaded unquantised, in `dtype` (fp32, or bf16/fp16 for an adapter trained in
-16 bits), the adapter applied and `merge_and_unload` called. For a QLoRA adapter this means the
-adapter, trained against the 4-bit (NF4) base, is merged into the 16-bit base it was quantised
-from: the result holds ordinary weights `W + B·A`, so the model builder exports it at any
-precision like a LoRA candidate. (Merging into the 4-bit base instead would give `deq(q(W)) + B·A`,
-with the quantisation error of the base baked in, or a bitsandbytes-quantised checkpoint the
-builder does not read.)
+16 bits: the weights its training saw), the adapter applied and `merge_and_unload` called. A bf16
+merged model (bf16 training on a GPU, or on a CPU with bf16 instructions) is half the size of an
+fp32 one, and the builder exports it at any precision: at fp32 its weights are widened exactly,
+at int4 quantised from bf16 (tests/test_train_dtype.py exports one at both).
+
+For a QLoRA adapter this means the adapter, trained against the 4-bit (NF4) base, is merged into
+the 16-bit base it was quantised from: the result holds ordinary weights `W + B·A`, so the model
+builder exports it at any precision like a LoRA candidate. (Merging into the 4-bit base instead
+would give `deq(q(W)) + B·A`, with the quantisation error of the base baked in, or a
+bitsandbytes-quantised checkpoint the builder does not read.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """LoRA and QLoRA training with peft: the adapter of one candidate.
 
 - `lora`: the base in the compute dtype (`TrainParams.dtype`); bf16/fp16 run under autocast, fp16
-  with a gradient scaler. The LoRA weights stay in float32 (peft's default).
+  with a gradient scaler. The LoRA weights and AdamW's moments stay in float32 (peft's default).
+  `auto` is bf16 on a GPU and on a CPU with bf16 instructions, where it runs about twice fp32's
+  matrix-product rate (candidates/training_model.py).
 - `qlora`: the base quantised to 4 bits by bitsandbytes (NF4 or FP4, optionally with double
   quantisation) and computed in the compute dtype; peft's `prepare_model_for_kbit_training` keeps
   the unquantised parts (norms, embeddings, head) in float32.
@@ -12,6 +14,10 @@ with the loss over the whole text a small model learns the phrases and collapses
 the peft model is created, because that is when the LoRA weights are initialised. Training time
 and peak memory are recorded with the adapter: on a GPU `torch.cuda.max_memory_allocated`, on a
 CPU the process's peak resident memory.
+
+Each optimiser step's seconds and the (non-pad) tokens it processed are recorded; with the
+machine's measured matrix-product rate (`rates`, candidates/throughput.py) the result states its
+tokens per second and the share of that rate its FLOPs achieved.
 
 A training may run in parts (the rungs of search/fidelity.py): `stop_at` ends a part at a step
 and saves a checkpoint (the adapter and the state of candidates/train_state.py); `resume`
@@ -31,12 +37,19 @@ import torch
 
 from autotune.candidates.data import Example
 from autotune.candidates.recipe import DEFAULT_LOSS_SPAN, encode, make_schedule
+from autotune.candidates.throughput import cached_matmul_rate, flops_per_token, linear_params
 from autotune.candidates.train_loop import (
     CheckpointHook,
     StepHook,
     TrainingDiverged,
     run_steps,
     tensors,
+)
+from autotune.candidates.train_result import (
+    TRAIN_INFO,
+    TrainResult,
+    load_train_result,
+    throughput_metrics,
 )
 from autotune.candidates.train_state import Progress, load_state, save_state
 from autotune.candidates.training_model import (
@@ -61,11 +74,11 @@ __all__ = [
     "load_for_training",
     "load_train_result",
     "resolve_dtype",
+    "throughput_metrics",
     "total_steps",
     "train_adapter",
     "training_device",
 ]
-TRAIN_INFO = "autotune_train.json"
 
 
 def knob_default(name: str) -> Any:
@@ -105,29 +118,6 @@ class TrainParams:
     adam_beta1: float = knob_default("adam_beta1")
     adam_beta2: float = knob_default("adam_beta2")
     max_steps: int | None = knob_default("max_steps")  # None: `epochs` of the training split
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """A trained adapter (or a checkpoint of one) and how training went (`peak_mem_mb`: see the
-    module doc). `steps` of `total_steps` ran; `seconds` over every part of the training."""
-
-    path: Path
-    train_loss: float
-    eval_loss: float
-    steps: int
-    seconds: float
-    checkpoint_losses: tuple[float, ...] = ()
-    peak_mem_mb: float | None = None
-    device: str = "cpu"
-    total_steps: int = 0
-    train_losses: tuple[float, ...] = ()  # per optimiser step
-    eval_losses: tuple[tuple[int, float], ...] = ()  # (step, eval loss) at each evaluation
-    resumed_from: int = 0  # the step of the checkpoint this part continued from
-
-    @property
-    def complete(self) -> bool:
-        return self.steps >= self.total_steps
 
 
 def steps_per_epoch(params: TrainParams, examples: int) -> int:
@@ -180,6 +170,7 @@ def train_adapter(
     on_step: StepHook | None = None,
     stop_at: int | None = None,
     resume: Path | None = None,
+    rates: Path | None = None,
 ) -> TrainResult:
     """Train a LoRA (or QLoRA) adapter on `train` and save it (peft format) to `out`.
 
@@ -188,7 +179,9 @@ def train_adapter(
     passed to `on_checkpoint`, which may stop training by raising). A small stratified subset
     ranks trainings as well as the whole split at a fraction of the cost (search/stages.py
     passes `strategy.checkpoint_examples` of them). With `stop_at` before the last step, `out`
-    holds a checkpoint that `resume` continues from.
+    holds a checkpoint that `resume` continues from. `rates`: the JSON file of the machine's
+    measured matrix-product rates (candidates/throughput.py), measured there on first use; None
+    measures nothing and leaves the result's `flops_share` unknown.
     """
     device = training_device()
     with PeakMemory(device) as memory:
@@ -203,6 +196,7 @@ def train_adapter(
             checkpoints,
             (on_checkpoint, on_step),
             (stop_at, resume),
+            rates,
         )
     previous = load_train_result(resume).peak_mem_mb if resume is not None else None
     peaks = [m for m in (memory.peak_mb, previous) if m is not None]
@@ -226,6 +220,8 @@ class _Training:
     schedule: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     params: TrainParams
+    flops_per_token: float
+    shapes: Any  # the frozen linear layers' (in, out) shapes, counted
 
     def eval_loss(self, device: str) -> float:
         return completion_loss(
@@ -249,6 +245,7 @@ def _train(
     checkpoints: int,
     hooks: tuple[CheckpointHook | None, StepHook | None],
     part: tuple[int | None, Path | None],
+    rates: Path | None,
 ) -> TrainResult:
     start = time.perf_counter()
     (on_checkpoint, on_step), (stop_at, resume) = hooks, part
@@ -267,6 +264,9 @@ def _train(
     else:
         training.model.save_pretrained(out)
     tail = progress.train_losses[-training.steps_per_epoch :]
+    rate = None
+    if rates is not None:
+        rate = cached_matmul_rate(rates, device, params.dtype, training.shapes)
     return TrainResult(
         out,
         sum(tail) / len(tail),
@@ -280,6 +280,11 @@ def _train(
         tuple(progress.train_losses),
         tuple(progress.eval_losses),
         resumed_from,
+        tuple(progress.step_times),
+        progress.tokens,
+        progress.padded_tokens,
+        training.flops_per_token,
+        rate,
     )
 
 
@@ -331,6 +336,7 @@ def _set_up(
     )
     # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
     scaler = torch.amp.GradScaler(device, enabled=params.dtype == "fp16")
+    frozen, trainable, shapes = linear_params(model)
     return _Training(
         model,
         pad_id,
@@ -342,22 +348,6 @@ def _set_up(
         schedule,
         scaler,
         params,
-    )
-
-
-def load_train_result(path: Path) -> TrainResult:
-    info = json.loads((path / TRAIN_INFO).read_text())
-    return TrainResult(
-        path,
-        info["train_loss"],
-        info["eval_loss"],
-        info["steps"],
-        info["seconds"],
-        tuple(info.get("checkpoint_losses", ())),
-        info.get("peak_mem_mb"),
-        info.get("device", "cpu"),
-        info.get("total_steps", info["steps"]),
-        tuple(info.get("train_losses", ())),
-        tuple(tuple(pair) for pair in info.get("eval_losses", ())),
-        info.get("resumed_from", 0),
+        flops_per_token(frozen, trainable, params.gradient_checkpointing),
+        shapes,
     )

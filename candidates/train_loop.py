@@ -69,9 +69,11 @@ def run_steps(
     model.train()
     while progress.step < stop_at:
         micro = next(plan)
-        total_loss = 0.0
+        total_loss, step_start = 0.0, time.perf_counter()
         for indices in micro:
             ids, mask, labels = tensors(encoded, indices, training.pad_id, device)
+            progress.tokens += int(mask.sum())
+            progress.padded_tokens += mask.numel()
             with autocast(device, params.dtype):
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             if not torch.isfinite(loss):
@@ -86,6 +88,7 @@ def run_steps(
         training.scaler.update()
         training.schedule.step()
         training.optimizer.zero_grad()
+        progress.step_times.append(time.perf_counter() - step_start)
         progress.train_losses.append(total_loss)
         progress.step += 1
         if on_step is not None:

@@ -20,13 +20,17 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 @dataclass
 class Progress:
-    """Where a training stands: its step, its losses and the seconds it has run so far."""
+    """Where a training stands: its step, its losses, the seconds it has run so far, and what its
+    optimiser steps processed (for its throughput: candidates/throughput.py)."""
 
     step: int = 0
     train_losses: list[float] = field(default_factory=list)
     eval_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
     checkpoint_losses: list[float] = field(default_factory=list)  # the median rule's
     seconds: float = 0.0
+    step_times: list[float] = field(default_factory=list)  # seconds of each optimiser step
+    tokens: int = 0  # non-pad tokens through forward and backward
+    padded_tokens: int = 0  # the same with padding: what the products actually ran on
 
 
 def save_state(folder: Path, training: Any, progress: Progress) -> None:

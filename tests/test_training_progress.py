@@ -135,3 +135,24 @@ def test_no_training_section_without_curves_or_rungs(study_results):
     for record in study_results.records:
         record.loss_curve, record.rung = {}, None
     assert training_blocks(study_results, {}) == []
+
+
+def test_the_training_section_states_throughput_when_trials_recorded_it(study_results, tmp_path):
+    study_results.records[0].metrics.update(train_tokens_per_s=812.4, train_flops_share=0.263)
+    study_results.records[1].metrics.update(train_tokens_per_s=812.4, train_flops_share=0.263)
+    outputs = write_report(study_results, tmp_path)
+    report = outputs.report_md.read_text()
+    chosen = study_results.selection.chosen.number
+    whose = "The selected trial's training" if chosen in (0, 1) else "Trial 0's training"
+    assert (
+        f"{whose} processed 812 tokens a second (non-pad, optimiser steps only), 26% of" in report
+    )
+    assert "| train loss | tokens/s | FLOP share | rung 1 |" in report
+    assert "| 1.23 | 812 | 0.263 |" in report
+    # the pruned training recorded none: its cells stay empty
+    assert "| 2 | 2 | PRUNED | 1 of 3 | 40 | 2.53 |  |  | 2.6 |" in report
+
+
+def test_no_throughput_line_without_the_figures(study_results):
+    texts = [b for b in training_blocks(study_results, {}) if "tokens a second" in str(b)]
+    assert texts == []

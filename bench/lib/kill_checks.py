@@ -14,6 +14,7 @@ from autotune.evaluators.environment import versions
 from autotune.search.record import Attr
 from autotune.search.stages import merged_key
 from autotune.search.workers.recovery import INTERRUPTED
+from bench.lib.tiny_models import tiny_space
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ def entry_problems(trial: TrialView, out: Path, cache: Path) -> list[str]:
     onnx = Path(trial.attrs.get("onnx_dir", ""))
     used = {
         "adapter": cache / "adapter" / key,
-        "merged": cache / "merged" / merged_key(key, resolve_dtype("auto"), versions()),
+        "merged": cache
+        / "merged"
+        / merged_key(key, resolve_dtype(tiny_space().train.dtype), versions()),
         "onnx": onnx,
     }
     problems = [

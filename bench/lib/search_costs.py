@@ -25,6 +25,7 @@ from autotune.decisions.candidate import Direction
 from autotune.evaluators.environment import versions
 from autotune.search.fidelity import rung_key
 from autotune.search.stages import merged_key
+from bench.lib.tiny_models import tiny_space
 
 STUDY = "search-efficiency"
 # the base is shared by every search and not charged
@@ -162,7 +163,7 @@ def ground_truth(root: Path, grid_points: int) -> GroundTruth:
     by_stage = {stage: manifests(stages, stage) for stage in GRID_STAGES}
     measure_of = {onnx: key for key, onnx in onnx_of_measurements(stages).items()}
     adapters, onnx = {r.adapter for r in rows}, {r.onnx for r in rows}
-    installed, dtype = versions(), resolve_dtype("auto")
+    installed, dtype = versions(), resolve_dtype(tiny_space().train.dtype)
     merged = {a: merged_key(a, dtype, installed) for a in adapters}
     chains = rung_parts(root)
     part_manifests = {
