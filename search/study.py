@@ -3,8 +3,9 @@
 `open_study` creates (or joins) a multi-objective study in a storage: the run folder's SQLite
 database by default, or one that several workers share (search/workers/). `run_study` runs
 trials until the study holds the budget of completed trials, counted over every worker, with
-each trial's failure or pruning recorded and never fatal. The recipe of one trial is
-search/trial.py.
+each trial's failure or pruning recorded and never fatal. A study whose budget covers every
+configuration (decisions/budget.py `plan_for`) queues each once when it is made, and ends when
+the queue is empty. The recipe of one trial is search/trial.py.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 import optuna
 
 from autotune.candidates.cache import digest
+from autotune.decisions.budget import plan_for
 from autotune.decisions.record import Verdict
 from autotune.errors import UsageError
-from autotune.search.budget import SURPLUS, wait_for_room
+from autotune.search.budget import SURPLUS, all_run, queue_every_configuration, wait_for_room
 from autotune.search.fidelity import promote_paused, proposed_again
 from autotune.search.record import Attr, Stopped
 from autotune.search.run import Run
@@ -86,12 +88,14 @@ def open_study(
     seed: int,
     study_name: str | None = None,
     worker: str = "",
+    queue_all: bool = False,
 ) -> optuna.Study:
     """Create the study, or join it when it exists and was made from the same space and target.
 
     The sampler (`strategy.sampler`) is seeded with `seed` for a new study, and with a seed
     derived from it, the number of trials so far and `worker` (one of several sharing the study)
-    otherwise.
+    otherwise. With `queue_all`, a new study whose budget covers every configuration queues each
+    training once (search/budget.py), so its sampler is never asked for a repeat.
     """
     name = study_name or space.name
     study = optuna.create_study(
@@ -114,6 +118,8 @@ def open_study(
         with warnings.catch_warnings():  # experimental in Optuna 5; dashboards show the names
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(space.objectives))
+        if queue_all and plan_for(space).exhaustive:  # once, by the process that made it
+            queue_every_configuration(study, space)
     elif stored != identity:
         raise StudyMismatch(
             f"the study {name!r} was made from a different space file or target "
@@ -195,11 +201,15 @@ def run_study(
         outcome.completed = count(study, state.COMPLETE)
         run.events.completed(outcome.completed, trials)
         promote(run, study, idle=proposed_again(study, trial))
-        if outcome.stop_reason(run.space.strategy) or not wait_for_room(study, trials, tidy):
+        if (
+            outcome.stop_reason(run.space.strategy)
+            or all_run(study, run.space)
+            or not wait_for_room(study, trials, tidy)
+        ):
             study.stop()
 
     promote(run, study)  # paused trainings a resumed or joined study may go on with
-    if wait_for_room(study, trials, tidy):
+    if not all_run(study, run.space) and wait_for_room(study, trials, tidy):
         study.optimize(
             objective(run, trials, tidy),
             timeout=timeout,

@@ -11,6 +11,7 @@ from autotune.candidates.cache import StageCache
 from autotune.candidates.data import load_dataset
 from autotune.commands.options import StudyOptions
 from autotune.evaluators.environment import versions
+from autotune.search.budget import planned
 from autotune.search.events import StudyEvents
 from autotune.search.run import check_inputs
 from autotune.search.workers.storage import parse_storage
@@ -20,6 +21,7 @@ from autotune.startup import go_offline, quiet_libraries
 
 
 def dry_run(space: Space, options: StudyOptions) -> int:
+    space, plan = planned(space)  # as the study would run it: the budget cut, halving off
     go_offline(space)
     quiet_libraries()
     out = options.out
@@ -65,18 +67,29 @@ def dry_run(space: Space, options: StudyOptions) -> int:
     strategy = space.strategy
     print(
         f"  strategy: sampler {strategy.sampler}, siblings over {space.expanded_knobs() or 'none'}"
-        f", pruning {'on' if strategy.prune else 'off'}, stop after {strategy.max_failures} "
-        "failures in a row"
+        f", {early_stopping(space)}, stop after {strategy.max_failures} failures in a row"
     )
     print(
         f"  budget: {space.budget.trials} completed trials"
         + (f", timeout {space.budget.timeout:.0f} s" if space.budget.timeout else "")
+        + (", every configuration queued once" if plan.exhaustive else "")
     )
+    for note in plan.notes:
+        print(f"  {note}")
     print(f"  out: {out}")
     if options.storage:
         spec = parse_storage(options.storage)
         print(f"  storage: {spec.shown()} ({spec.kind}), study {options.study or space.name}")
     return 0
+
+
+def early_stopping(space: Space) -> str:
+    """How the study stops trainings early, in words."""
+    strategy = space.strategy
+    if strategy.fidelity is not None:
+        fidelity = strategy.fidelity
+        return f"successive halving ({fidelity.rungs} rungs, eta {fidelity.eta})"
+    return "the median rule" if strategy.prune else "no early stopping"
 
 
 def hub_cached(repo: str, revision: str | None) -> bool:

@@ -21,6 +21,7 @@ from autotune.console.json_output import json_summary, stdout_to_stderr
 from autotune.console.progress import Progress
 from autotune.console.summary import print_summary
 from autotune.errors import UsageError
+from autotune.search.budget import planned
 from autotune.search.confirm import remember_prompts
 from autotune.search.reference import measure_reference
 from autotune.search.run import Run, prepare_run
@@ -63,6 +64,7 @@ def launch(space: Space, options: StudyOptions, summary: dict) -> int:
     """Check everything a study needs before it exists, then run it; `summary` receives what
     --json prints. The exit code."""
     folder = options.folder
+    space, plan = planned(space)  # the budget cut to the space's configurations, halving off
     way = way_for(space, options, folder)
     start = time.perf_counter()
     start_process(way.threads)
@@ -73,6 +75,9 @@ def launch(space: Space, options: StudyOptions, summary: dict) -> int:
         with way.lock():
             pass
     progress = Progress(quiet=options.quiet)
+    if not options.worker_slot:  # said once, not by each worker
+        for note in plan.notes:
+            progress.note(note)
     prepared = prepare_run(space, options.target, folder, options.cache_in(folder), progress)
     folder.mkdir(parents=True, exist_ok=True)
     with way.lock():
@@ -93,7 +98,9 @@ def run_study_in(
     summary; the exit code, 130 after a Ctrl-C. `start` is when the command began."""
     space, target, out = run.space, run.target, run.out
     seed = way.options.seed
-    study = open_study(space, target, where.storage, seed, where.study_name, where.worker)
+    study = open_study(
+        space, target, where.storage, seed, where.study_name, where.worker, queue_all=True
+    )
     requeued = on_open(study)
     if requeued:
         progress.note(f"trials {requeued} were interrupted: marked failed and queued again")
