@@ -151,6 +151,12 @@ def select(
         else ""
     )
     feasible = [c for c in usable if c.feasible]
+    if not feasible and any(c.feasible for c in candidates):
+        feasible = [c for c in candidates if c.feasible]  # all collapsed: the reason says so
+        left_out = (
+            "; every feasible trial collapsed (its predictions are mostly one string, empty or "
+            "echoes of the prompt): the pick is among them and not fit to deploy as it is"
+        )
     if not feasible:
         closest = closest_candidate(usable)
         reason = "no completed trial meets every constraint"

@@ -71,8 +71,10 @@ def collapsed_trials(records: list[TrialRecord], selection: Selection) -> dict[i
 
 
 def collapse_lines(records: list[TrialRecord], selection: Selection) -> list[str]:
-    """One sentence per collapsed trial: 'trial 3 not selected: collapsed: ...'."""
+    """One sentence per collapsed trial: 'trial 3 not selected: collapsed: ...' (or, when every
+    feasible trial collapsed and the pick is one of them, 'trial 3 selected although ...')."""
+    chosen = selection.chosen.number if selection.chosen is not None else None
     return [
-        f"trial {number} not selected: {reason}"
+        f"trial {number} {'selected although' if number == chosen else 'not selected:'} {reason}"
         for number, reason in collapsed_trials(records, selection).items()
     ]

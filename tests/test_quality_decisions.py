@@ -69,8 +69,10 @@ def test_a_collapsed_candidate_is_never_picked_and_the_reason_says_so():
     chosen = select([collapsed, sane], {"rouge_l": "maximize"}, "rouge_l")
     assert chosen.chosen is sane and chosen.collapsed == (0,)
     assert "trials 0 left out: their predictions collapsed" in chosen.reason
+    # Every feasible trial collapsed: the pick is among them, and the reason says it is unfit.
     alone = select([collapsed], {"rouge_l": "maximize"}, "rouge_l")
-    assert alone.chosen is None and alone.reason.startswith("every completed trial collapsed")
+    assert alone.chosen is collapsed and alone.collapsed == (0,)
+    assert "every feasible trial collapsed" in alone.reason and "not fit to deploy" in alone.reason
 
 
 @pytest.mark.parametrize(
