@@ -35,18 +35,20 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import numpy as np  # noqa: E402
 
 from autotune.candidates.base import resolve_base  # noqa: E402
-from autotune.candidates.cache import digest  # noqa: E402
 from autotune.candidates.data import load_dataset  # noqa: E402
 from autotune.candidates.export import ExportParams  # noqa: E402
-from autotune.candidates.merge import merge_adapter  # noqa: E402
 from autotune.candidates.model_check import check_base  # noqa: E402
-from autotune.candidates.train import train_adapter  # noqa: E402
 from autotune.evaluators.measurement import Benchmark, benchmark  # noqa: E402
 from autotune.evaluators.paired import mcnemar_exact, wilcoxon_paired  # noqa: E402
 from autotune.search.params import train_params, with_defaults  # noqa: E402
 from autotune.spaces import SPACES_DIR, LatencySection, load_space  # noqa: E402
 from bench.lib.results import write_result  # noqa: E402
-from bench.lib.tiny_models import DEFAULT_CACHE, cached_export, stage_cache  # noqa: E402
+from bench.lib.tiny_models import (  # noqa: E402
+    DEFAULT_CACHE,
+    cached_export,
+    cached_merged,
+    stage_cache,
+)
 
 KNOBS = {"lora_r": 32, "learning_rate": 1.35e-3}
 TWIN = "fp32"
@@ -79,17 +81,7 @@ def trained_merged(space_path: Path, cache_dir: Path) -> tuple[Path, str]:
     base = resolve_base(space, dataset, cache)
     check_base(space, base.path)  # resolves the default target modules, as a study does
     training = train_params(with_defaults(KNOBS, space), space)
-    adapter_key = digest({"bench-base": base.key, "train": asdict(training)})
-    adapter = cache.get_or_build(
-        "adapter",
-        adapter_key,
-        lambda out: train_adapter(base.path, dataset.train, dataset.eval, training, out),
-    )
-    merged_key = digest({"bench-adapter": adapter_key})
-    merged = cache.get_or_build(
-        "merged", merged_key, lambda out: merge_adapter(base.path, adapter, out)
-    )
-    return merged, merged_key
+    return cached_merged(cache, base, dataset, training)
 
 
 def k_check(twin_dir: Path, model_dir: Path, examples: list, labels, texts) -> dict:

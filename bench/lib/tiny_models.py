@@ -15,7 +15,7 @@ from autotune.candidates.cache import StageCache, digest
 from autotune.candidates.data import Dataset, load_dataset
 from autotune.candidates.export import ExportParams, export_onnx
 from autotune.candidates.merge import merge_adapter
-from autotune.candidates.train import train_adapter
+from autotune.candidates.train import TrainParams, train_adapter
 from autotune.search.params import train_params, with_defaults
 from autotune.spaces import DEFAULT_SPACE, SPACES_DIR, Space, load_space
 
@@ -72,6 +72,14 @@ def trained_fp32_model(cache_dir: Path) -> Path:
     cache = stage_cache(cache_dir)
     space, dataset, base = tiny_base(cache)
     training = train_params(with_defaults(TRAINED_KNOBS, space), space)
+    merged, merged_key = cached_merged(cache, base, dataset, training)
+    return cached_export(cache, merged, merged_key, ExportParams("fp32", "cpu"))
+
+
+def cached_merged(
+    cache: StageCache, base: BaseModel, dataset: Dataset, training: TrainParams
+) -> tuple[Path, str]:
+    """`base` fine-tuned on `dataset` with `training` and merged: the folder and its key."""
     adapter_key = digest({"bench-base": base.key, "train": asdict(training)})
     adapter = cache.get_or_build(
         "adapter",
@@ -82,7 +90,7 @@ def trained_fp32_model(cache_dir: Path) -> Path:
     merged = cache.get_or_build(
         "merged", merged_key, lambda out: merge_adapter(base.path, adapter, out)
     )
-    return cached_export(cache, merged, merged_key, ExportParams("fp32", "cpu"))
+    return merged, merged_key
 
 
 def smollm2_int4(cache_dir: Path) -> tuple[Path, list[str]]:
